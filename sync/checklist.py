@@ -1,0 +1,124 @@
+"""The pre-reactivation checklist (R30).
+
+It reads only the store: the remote facts (credentials, describe, users) are
+refreshed by every cycle, which runs while paused too (R5), so a web request or
+a Slack command never waits on Salesforce or Pardot."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from .mapping import Mapping, check_against_describe
+from .models import Connector, FieldMapping, MdsRule, Prospect, UserMatch
+
+STALE_AFTER = timedelta(minutes=30)
+
+
+def _item(key: str, title: str, result: str, reason: str) -> dict:
+    return {"key": key, "title": title, "result": result, "reason": reason}
+
+
+def _credential_item(checks: dict, side: str, title: str) -> dict:
+    check = checks.get(side)
+    if not check:
+        return _item(f"{side}_credentials", title, "fail",
+                     "not verified yet: the next cycle verifies them (within the poll interval)")
+    at = datetime.fromisoformat(check["at"])
+    if not check.get("ok"):
+        return _item(f"{side}_credentials", title, "fail", f"refused at {check['at']}: {check.get('reason')}")
+    if datetime.now(timezone.utc) - at > STALE_AFTER:
+        return _item(f"{side}_credentials", title, "warn", f"last verified {check['at']}, over 30 minutes ago")
+    return _item(f"{side}_credentials", title, "pass", f"verified at {check['at']}")
+
+
+def build_checklist(s: Session, c: Connector, config) -> dict:
+    checks = c.checks or {}
+    items = [
+        _credential_item(checks, "salesforce", "Salesforce credentials verified"),
+        _credential_item(checks, "pardot", "Pardot credentials verified"),
+        _item("connector_version", "Connector version known",
+              "pass" if c.version in (1, 2) else "fail", f"version {c.version}"),
+    ]
+
+    # Connector user (R3).
+    if c.connector_user == "integration":
+        items.append(_item("connector_user", "Connector user chosen and valid", "pass",
+                           "the integration user (syncs all records)"))
+    else:
+        user = s.scalars(select(UserMatch).where(UserMatch.connector_id == c.id,
+                                                 func.lower(UserMatch.salesforce_username) == c.connector_user.lower())
+                         ).first()
+        if user is None:
+            items.append(_item("connector_user", "Connector user chosen and valid", "fail",
+                               f"no Salesforce user {c.connector_user} seen in the last metadata sync"))
+        elif not user.salesforce_active:
+            items.append(_item("connector_user", "Connector user chosen and valid", "fail",
+                               f"Salesforce user {c.connector_user} is inactive"))
+        else:
+            items.append(_item("connector_user", "Connector user chosen and valid", "pass",
+                               f"custom connector user {c.connector_user}"))
+
+    # MDS (R3, R22).
+    rules = {r.sobject: r for r in s.scalars(select(MdsRule).where(MdsRule.connector_id == c.id))}
+    shared = s.scalar(select(func.count()).select_from(Connector).where(
+        Connector.connector_user == "integration")) or 0
+    if c.mds_enabled:
+        missing = {"Lead", "Contact"} - set(rules)
+        describe = checks.get("describe", {})
+        bad = [f"{r.sobject}.{r.field} does not exist" for r in rules.values()
+               if describe.get(r.sobject) and r.field not in describe[r.sobject]]
+        if missing:
+            items.append(_item("mds", "Marketing Data Sharing", "fail",
+                               f"rules missing for {', '.join(sorted(missing))} (R22)"))
+        elif bad:
+            items.append(_item("mds", "Marketing Data Sharing", "fail", "; ".join(bad)))
+        else:
+            items.append(_item("mds", "Marketing Data Sharing", "pass",
+                               ", ".join(f"{r.sobject}.{r.field} = {r.value!r}" for r in rules.values())))
+    elif c.connector_user == "integration" and shared > 1:
+        items.append(_item("mds", "Marketing Data Sharing", "fail",
+                           "several business units share the integration user; MDS is required (R3)"))
+    else:
+        items.append(_item("mds", "Marketing Data Sharing", "pass", "MDS off: every record is synced"))
+
+    # Field mappings against the Salesforce describe.
+    mappings = [Mapping(m.pardot_field, m.lead_field, m.contact_field, m.account_field, m.behaviour,
+                        m.overwrite_with_empty)
+                for m in s.scalars(select(FieldMapping).where(FieldMapping.connector_id == c.id))]
+    describe = checks.get("describe")
+    if not describe:
+        items.append(_item("field_mappings", "Field mappings valid", "fail",
+                           "the Salesforce describe has not been read yet (the next cycle reads it)"))
+    else:
+        problems = check_against_describe(mappings, describe, {o: r.field for o, r in rules.items()})
+        items.append(_item("field_mappings", "Field mappings valid", "fail" if problems else "pass",
+                           "; ".join(f"{k}: {v}" for k, v in problems.items()) if problems
+                           else f"{len(mappings)} mappings fit the describe"))
+
+    items.append(_item("ampsea", "AMPSEA setting reviewed", "pass" if c.ampsea_reviewed else "warn",
+                       f"allow multiple prospects with the same email is {'on' if c.ampsea else 'off'}"
+                       + ("" if c.ampsea_reviewed else "; not reviewed yet (set it explicitly in the settings)")))
+
+    # Owners: every Pardot user prospects are assigned to has a Salesforce user.
+    assigned = set(s.scalars(select(distinct(Prospect.assigned_to_id)).where(
+        Prospect.connector_id == c.id, Prospect.assigned_to_id.is_not(None), Prospect.is_deleted.is_(False))))
+    matches = {m.pardot_user_id: m for m in s.scalars(select(UserMatch).where(
+        UserMatch.connector_id == c.id, UserMatch.pardot_user_id.in_(assigned)))} if assigned else {}
+    unmatched = [m.email for m in matches.values() if not m.salesforce_user_id]
+    unknown = len(assigned - set(matches))
+    if unmatched or unknown:
+        names = ", ".join(sorted(unmatched)[:5]) + (f" and {unknown} unknown users" if unknown else "")
+        items.append(_item("user_matching", "Pardot users matched to Salesforce users", "warn",
+                           f"no Salesforce user for {names}; their prospects' leads go to the connector user"))
+    else:
+        items.append(_item("user_matching", "Pardot users matched to Salesforce users", "pass",
+                           "every assigned owner has a Salesforce user"))
+
+    items.append(_item("error_queue_owner", "Sync error queue owner set",
+                       "pass" if c.error_queue_owner else "fail",
+                       f"errors go to {c.error_queue_owner}" if c.error_queue_owner
+                       else "nobody monitors the sync error queue; set error_queue_owner"))
+    return {"passed": not any(i["result"] == "fail" for i in items), "items": items,
+            "checked_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}

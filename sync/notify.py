@@ -1,0 +1,18 @@
+"""Where the core reports events; the composition root plugs in Slack or a log."""
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+log = logging.getLogger("connector.events")
+
+# Events: sync_errors, connector_state, job_finished, paused, reactivation_requested,
+# reactivation_approved, reactivation_denied, reactivation_expired.
+
+
+class Notifier(Protocol):
+    def __call__(self, event: str, payload: dict) -> None: ...
+
+
+def log_notifier(event: str, payload: dict) -> None:
+    log.info("%s %s", event, payload)

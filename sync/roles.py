@@ -1,0 +1,36 @@
+"""Roles and the acting principal (R32, R33)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = ("viewer", "operator", "admin")
+CHANNELS = ("slack", "api", "cli", "system")
+# R33: Pardot user role → connector role.
+PARDOT_ROLE_MAP = {"administrator": "admin", "marketing": "operator",
+                   "sales manager": "operator", "sales": "viewer"}
+
+
+def rank(role: str) -> int:
+    return ROLES.index(role)
+
+
+def at_least(role: str, needed: str) -> bool:
+    return rank(role) >= rank(needed)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: `who` is an email, a token name or a username; never a secret."""
+    who: str
+    role: str
+    channel: str
+    role_source: str = ""  # how the role was found (R33), shown by `whoami`
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}")
+        if self.channel not in CHANNELS:
+            raise ValueError(f"unknown channel {self.channel!r}")
+
+
+SYSTEM = Principal("connector", "admin", "system", "the connector itself")
