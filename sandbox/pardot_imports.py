@@ -45,6 +45,7 @@ class _Import:
     updated_count: int = 0
     errors: list[tuple[list[str], str]] = field(default_factory=list)
     completed_at: int | None = None
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class ImportStore:
@@ -57,6 +58,12 @@ class ImportStore:
     def close(self) -> None:
         """Stops background processing (org reset)."""
         self._closed.set()
+
+    def wait(self, import_id: int, timeout: float | None = None) -> bool:
+        """Blocks until the import is Complete (tests, benchmarks); False on timeout."""
+        with self._org.lock:
+            imp = self._get(import_id)
+        return imp.done.wait(timeout)
 
     # --- API operations ----------------------------------------------------------------
 
@@ -200,6 +207,7 @@ class ImportStore:
             imp.status = "Complete"
             imp.completed_at = imp.updated_at = org._stamp()
             imp.batches = []
+        imp.done.set()
 
     def _apply(self, imp: _Import, row: list[str]) -> bool:
         """Upserts one CSV row (caller holds the org lock); True when it created a prospect."""
