@@ -26,8 +26,7 @@ class ControlClient:
 
     def __init__(self, info: dict):
         self.base = info["control_url"].rstrip("/")
-        self.session = requests.Session()
-        self.session.verify = info["ca_path"]
+        self.session = trusting_session(info)
 
     def request(self, method: str, path: str, expect: int | None = 200, **kwargs):
         resp = self.session.request(method, f"{self.base}/{path.lstrip('/')}", timeout=60, **kwargs)
@@ -48,6 +47,15 @@ class ControlClient:
 
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
+
+
+def trusting_session(info: dict) -> requests.Session:
+    """A Session that trusts the sandbox CA. trust_env=False because requests lets REQUESTS_CA_BUNDLE
+    (set on this machine) override Session.verify."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = info["ca_path"]
+    return session
 
 
 def make_assertion(info: dict, username: str | None = None, consumer_key: str | None = None,
@@ -72,10 +80,10 @@ def make_sf_token(sandbox, username: str | None = None, consumer_key: str | None
     """Perform the JWT bearer flow against the sandbox and return the access token."""
     info = sandbox.info
     assertion = make_assertion(info, username, consumer_key, private_key_pem)
-    resp = requests.post(
+    resp = trusting_session(info).post(
         info["login_url"].rstrip("/") + "/services/oauth2/token",
         data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
-        verify=info["ca_path"], timeout=30,
+        timeout=30,
     )
     if resp.status_code != 200:
         raise AssertionError(f"token exchange failed: {resp.status_code} {resp.text}")
@@ -83,10 +91,8 @@ def make_sf_token(sandbox, username: str | None = None, consumer_key: str | None
 
 
 def make_sf_client(sandbox, token: str) -> Salesforce:
-    session = requests.Session()
-    session.verify = sandbox.info["ca_path"]
     return Salesforce(instance_url=sandbox.info["instance_url"], session_id=token,
-                      session=session, version=sandbox.info["api_version"])
+                      session=trusting_session(sandbox.info), version=sandbox.info["api_version"])
 
 
 @pytest.fixture(scope="session")
@@ -118,8 +124,7 @@ def sf_client(fresh) -> Salesforce:
 
 @pytest.fixture
 def pardot_session(fresh) -> requests.Session:
-    session = requests.Session()
-    session.verify = fresh.info["ca_path"]
+    session = trusting_session(fresh.info)
     session.headers["Authorization"] = "Bearer " + make_sf_token(fresh)
     session.headers["Pardot-Business-Unit-Id"] = fresh.info["business_unit_id"]
     return session

@@ -1,0 +1,569 @@
+"""State of the emulated Salesforce org: records by Id, indexes, recycle bin, validation, transactions.
+
+Records are stored as complete dicts (every field of the object present) and are never mutated in
+place: a write stores a new dict. Readers can therefore take a snapshot of a table's values under the
+lock and work on it outside the lock (queries on 100k rows do not block writers).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from collections import defaultdict
+
+from .ids import KEY_PREFIXES, PREFIX_TO_OBJECT, IdFactory, to18
+from .sf_schema import EMAIL_FIELD, SCHEMAS, WRITABLE_OBJECTS, ObjectSchema, schema_for
+from .sf_values import EMAIL_RE, EPOCH, UTC, SfError, coerce
+
+PERSON_FIELDS = ("FirstName", "LastName", "PersonEmail", "PersonTitle", "PersonHasOptedOutOfEmail",
+                 "pi__score__pc", "pi__grade__pc")
+NAME_OBJECTS = ("Lead", "Contact", "User")
+DEFAULT_SETTINGS = {
+    "daily_api_max": 1_000_000,
+    "api_used": 0,
+    "token_lifetime_s": 7200,
+    "validation_rules": [],
+    "duplicate_rules": [],
+}
+_RULE_OPS = ("equals", "regex", "blank")
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _full_name(first, last) -> str | None:
+    name = " ".join(p for p in (first, last) if p)
+    return name or None
+
+
+class SalesforceOrg:
+    """Thread-safe org state; every public method takes `self.lock` (an RLock)."""
+
+    def __init__(self, org_id: str, ids: IdFactory):
+        self.org_id = org_id
+        self.ids = ids
+        self.lock = threading.RLock()
+        self._api_lock = threading.Lock()
+        self._last_ms = 0
+        self._undo: list | None = None
+        self._depth = 0
+        # (obj, record after write, op) -> SfError | None; set by the runtime (per-record faults).
+        self.fault_hook = None
+        self.integration_user_id = ids.new(KEY_PREFIXES["User"])
+        self.person_account_record_type_id = ids.new(KEY_PREFIXES["RecordType"])
+        self.business_account_record_type_id = ids.new(KEY_PREFIXES["RecordType"])
+        self.integration_username = "integration@sandbox.example"
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        with self.lock:
+            self.live: dict[str, dict[str, dict]] = {name: {} for name in SCHEMAS}
+            self.bin: dict[str, dict[str, dict]] = {name: {} for name in SCHEMAS}
+            self.deleted_at: dict[str, dict[str, dt.datetime]] = {name: {} for name in SCHEMAS}
+            self.email_idx = {name: defaultdict(set) for name in EMAIL_FIELD}
+            self.ext_idx = {name: defaultdict(set) for name, s in SCHEMAS.items() if s.external_ids}
+            self.settings = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULT_SETTINGS.items()}
+            self.dup_idx: dict[tuple, dict] = {}
+            self._undo, self._depth = None, 0
+            uid = self.integration_user_id
+            self.insert_raw("User", [{
+                "Id": uid, "Username": self.integration_username, "Email": self.integration_username,
+                "FirstName": "Integration", "LastName": "User", "IsActive": True,
+            }], user_id=uid, coerce_values=False)
+            self.insert_raw("RecordType", [
+                {"Id": self.person_account_record_type_id, "Name": "Person Account",
+                 "DeveloperName": "PersonAccount", "SobjectType": "Account", "IsPersonType": True},
+                {"Id": self.business_account_record_type_id, "Name": "Business Account",
+                 "DeveloperName": "Business_Account", "SobjectType": "Account", "IsPersonType": False},
+            ], user_id=uid, coerce_values=False)
+
+    def now(self) -> dt.datetime:
+        """Next org timestamp: ms precision, strictly increasing (exact cursors on SystemModstamp)."""
+        with self.lock:
+            ms = max(int(time.time() * 1000), self._last_ms + 1)
+            self._last_ms = ms
+        return EPOCH + dt.timedelta(milliseconds=ms)
+
+    def _stamp_block(self, n: int) -> int:
+        """Reserve n consecutive ms stamps ending near now (bulk inserts); returns the first ms."""
+        with self.lock:
+            start = max(int(time.time() * 1000) - n, self._last_ms + 1)
+            self._last_ms = start + n - 1
+        return start
+
+    # ------------------------------------------------------------------ settings
+    def get_settings(self) -> dict:
+        with self.lock, self._api_lock:
+            return {k: (list(v) if isinstance(v, list) else v) for k, v in self.settings.items()}
+
+    def update_settings(self, changes: dict) -> dict:
+        unknown = set(changes) - set(DEFAULT_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        for key in ("daily_api_max", "api_used", "token_lifetime_s"):
+            if key in changes and (not isinstance(changes[key], int) or isinstance(changes[key], bool)
+                                   or changes[key] < 0):
+                raise ValueError(f"{key} must be a non-negative integer")
+        rules = changes.get("validation_rules")
+        if rules is not None:
+            for i, rule in enumerate(rules):
+                self._check_rule(i, rule)
+        dups = changes.get("duplicate_rules")
+        if dups is not None:
+            for i, rule in enumerate(dups):
+                schema = schema_for(rule.get("object", "")) if isinstance(rule, dict) else None
+                if schema is None or not rule.get("fields") or not isinstance(rule["fields"], list):
+                    raise ValueError(f"duplicate_rules[{i}] needs a known object and a list of fields")
+                for fname in rule["fields"]:
+                    if schema.field(fname) is None:
+                        raise ValueError(f"duplicate_rules[{i}]: no field {fname!r} on {schema.name}")
+        with self.lock, self._api_lock:
+            self.settings.update(changes)
+            if dups is not None:
+                self._build_dup_indexes()
+        return self.get_settings()
+
+    @staticmethod
+    def _check_rule(i: int, rule) -> None:
+        if not isinstance(rule, dict):
+            raise ValueError(f"validation_rules[{i}] must be an object")
+        schema = schema_for(rule.get("object", ""))
+        if schema is None:
+            raise ValueError(f"validation_rules[{i}]: unknown object {rule.get('object')!r}")
+        if schema.field(str(rule.get("field", ""))) is None:
+            raise ValueError(f"validation_rules[{i}]: no field {rule.get('field')!r} on {schema.name}")
+        if rule.get("op") not in _RULE_OPS:
+            raise ValueError(f"validation_rules[{i}]: op must be one of {', '.join(_RULE_OPS)}")
+        if rule["op"] == "regex":
+            try:
+                re.compile(str(rule.get("value", "")))
+            except re.error as exc:
+                raise ValueError(f"validation_rules[{i}]: bad regex: {exc}") from None
+
+    def consume_api_call(self) -> tuple[bool, int, int]:
+        """Count one REST call against the daily allocation: (allowed, used, max)."""
+        with self._api_lock:
+            used, cap = self.settings["api_used"], self.settings["daily_api_max"]
+            if used >= cap:
+                return False, used, cap
+            self.settings["api_used"] = used + 1
+            return True, used + 1, cap
+
+    def api_usage(self) -> tuple[int, int]:
+        with self._api_lock:
+            return self.settings["api_used"], self.settings["daily_api_max"]
+
+    # ------------------------------------------------------------------ indexes
+    def _dup_rules(self, obj: str) -> list[tuple]:
+        return [k for k in self.dup_idx if k[0] == obj]
+
+    def _build_dup_indexes(self) -> None:
+        self.dup_idx = {}
+        for rule in self.settings["duplicate_rules"]:
+            schema = schema_for(rule["object"])
+            key = (schema.name, tuple(schema.field(f).name for f in rule["fields"]))
+            self.dup_idx[key] = defaultdict(set)
+            for rec in self.live[schema.name].values():
+                dkey = self._dup_key(key[1], rec)
+                if dkey is not None:
+                    self.dup_idx[key][dkey].add(rec["Id"])
+
+    @staticmethod
+    def _dup_key(fields: tuple, rec: dict):
+        values = tuple(str(rec.get(f)).lower() if not _blank(rec.get(f)) else None for f in fields)
+        return None if all(v is None for v in values) else values
+
+    def _index(self, obj: str, rec: dict, add: bool) -> None:
+        rid = rec["Id"]
+        efield = EMAIL_FIELD.get(obj)
+        if efield and rec.get(efield):
+            bucket = self.email_idx[obj][rec[efield].lower()]
+            bucket.add(rid) if add else bucket.discard(rid)
+        if obj in self.ext_idx and rec.get("External_Id__c") is not None:
+            bucket = self.ext_idx[obj][rec["External_Id__c"]]
+            bucket.add(rid) if add else bucket.discard(rid)
+        for key, index in self.dup_idx.items():
+            if key[0] == obj:
+                dkey = self._dup_key(key[1], rec)
+                if dkey is not None:
+                    index[dkey].add(rid) if add else index[dkey].discard(rid)
+
+    def _save_undo(self, obj: str, rid: str) -> None:
+        if self._undo is not None:
+            self._undo.append((obj, rid, self.live[obj].get(rid), self.bin[obj].get(rid),
+                               self.deleted_at[obj].get(rid)))
+
+    def _put_live(self, obj: str, rec: dict) -> None:
+        rid = rec["Id"]
+        self._save_undo(obj, rid)
+        old = self.live[obj].get(rid)
+        if old is not None:
+            self._index(obj, old, False)
+        self.live[obj][rid] = rec
+        self._index(obj, rec, True)
+
+    def _restore(self, obj, rid, live_rec, bin_rec, deleted_at) -> None:
+        old = self.live[obj].pop(rid, None)
+        if old is not None:
+            self._index(obj, old, False)
+        self.bin[obj].pop(rid, None)
+        self.deleted_at[obj].pop(rid, None)
+        if live_rec is not None:
+            self.live[obj][rid] = live_rec
+            self._index(obj, live_rec, True)
+        if bin_rec is not None:
+            self.bin[obj][rid] = bin_rec
+            self.deleted_at[obj][rid] = deleted_at
+
+    # ------------------------------------------------------------------ transactions
+    def begin(self) -> int:
+        """Start a (nested) transaction; returns a savepoint for rollback(). Caller holds the lock."""
+        if self._undo is None:
+            self._undo = []
+        self._depth += 1
+        return len(self._undo)
+
+    def end(self, savepoint: int, rollback: bool) -> None:
+        if rollback:
+            while len(self._undo) > savepoint:
+                self._restore(*self._undo.pop())
+        self._depth -= 1
+        if self._depth == 0:
+            self._undo = None
+
+    # ------------------------------------------------------------------ lookups
+    def object_of(self, rid: str) -> str | None:
+        return PREFIX_TO_OBJECT.get(rid[:3]) if isinstance(rid, str) else None
+
+    def find(self, obj: str, rid: str) -> tuple[dict | None, bool]:
+        """(record, is_deleted) for an 18-char id, (None, False) when unknown."""
+        rec = self.live[obj].get(rid)
+        if rec is not None:
+            return rec, False
+        rec = self.bin[obj].get(rid)
+        return rec, rec is not None
+
+    def get(self, obj: str, raw_id: str) -> dict:
+        rid = to18(raw_id)
+        if rid is None:
+            raise SfError("NOT_FOUND", "Provided external ID field does not exist or is not accessible: " + str(raw_id),
+                          status=404)
+        rec, deleted = self.find(obj, rid)
+        if rec is None:
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        if deleted:
+            raise SfError("ENTITY_IS_DELETED", "entity is deleted", status=404)
+        return rec
+
+    def rows(self, obj: str, include_deleted: bool = False) -> list[dict]:
+        with self.lock:
+            rows = list(self.live[obj].values())
+            if include_deleted:
+                rows.extend(self.bin[obj].values())
+        return rows
+
+    def by_email(self, obj: str, email: str, include_deleted: bool = True) -> list[dict]:
+        with self.lock:
+            out = [self.live[obj][i] for i in self.email_idx.get(obj, {}).get(email.lower(), ())]
+            if include_deleted and obj in EMAIL_FIELD:
+                f = EMAIL_FIELD[obj]
+                out += [r for r in self.bin[obj].values() if (r.get(f) or "").lower() == email.lower()]
+        return out
+
+    # ------------------------------------------------------------------ writes
+    def _changes(self, schema: ObjectSchema, values: dict, creating: bool, system: bool) -> dict:
+        if not isinstance(values, dict):
+            raise SfError("JSON_PARSER_ERROR", f"Expected a JSON object for {schema.name}")
+        changes, readonly = {}, []
+        for key, raw in values.items():
+            if key == "attributes":
+                continue
+            f = schema.field(key)
+            if f is None:
+                raise SfError("INVALID_FIELD", f"No such column '{key}' on sobject of type {schema.name}", [key])
+            if not system and not (f.createable if creating else f.updateable):
+                readonly.append(f.name)
+                continue
+            changes[f.name] = coerce(f, raw)
+        if readonly:
+            raise SfError("INVALID_FIELD_FOR_INSERT_UPDATE",
+                          f"Unable to create/update fields: {', '.join(readonly)}. Please check the security "
+                          "settings of this field and verify that it is read/write for your profile or "
+                          "permission set.", readonly)
+        return changes
+
+    def _new_record(self, schema: ObjectSchema, rid: str, user_id: str, stamp: dt.datetime) -> dict:
+        rec = {name: f.default for name, f in schema.fields.items()}
+        rec.update(Id=rid, IsDeleted=False, CreatedDate=stamp, CreatedById=user_id,
+                   LastModifiedDate=stamp, LastModifiedById=user_id, SystemModstamp=stamp)
+        if schema.has_owner:
+            rec["OwnerId"] = user_id
+        return rec
+
+    def _derive(self, obj: str, rec: dict, changes: dict, creating: bool) -> None:
+        if obj in NAME_OBJECTS:
+            rec["Name"] = _full_name(rec.get("FirstName"), rec.get("LastName"))
+        elif obj == "Account":
+            if creating:
+                rt = rec.get("RecordTypeId")
+                rec["IsPersonAccount"] = rt == self.person_account_record_type_id
+            if rec["IsPersonAccount"]:
+                rec["Name"] = _full_name(rec.get("FirstName"), rec.get("LastName"))
+            else:
+                bad = [f for f in PERSON_FIELDS if f in changes and changes[f] not in (None, False)]
+                if bad:
+                    raise SfError("INVALID_FIELD_FOR_INSERT_UPDATE",
+                                  f"Account: bad field names on insert/update call: {', '.join(bad)}", bad)
+
+    def _validate(self, obj: str, rec: dict, changes: dict) -> None:
+        schema = SCHEMAS[obj]
+        missing = [f.name for f in schema.fields.values() if f.required and _blank(rec.get(f.name))]
+        if obj == "Account":
+            need = "LastName" if rec["IsPersonAccount"] else "Name"
+            if _blank(rec.get(need)):
+                missing.append(need)
+        if missing:
+            raise SfError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
+        for name, value in changes.items():
+            f = schema.fields[name]
+            if f.type == "email" and value is not None and not EMAIL_RE.match(value):
+                raise SfError("INVALID_EMAIL_ADDRESS", f"{f.label or name}: invalid email address: {value}", [name])
+            if f.type == "reference" and value is not None:
+                self._check_reference(obj, f, value)
+        for rule in self.settings["validation_rules"]:
+            if schema_for(rule["object"]) is not schema:
+                continue
+            fname = schema.field(rule["field"]).name
+            value = rec.get(fname)
+            op = rule["op"]
+            hit = (op == "blank" and _blank(value)) or \
+                  (op == "equals" and value is not None and str(value) == str(rule.get("value"))) or \
+                  (op == "regex" and value is not None and re.search(str(rule.get("value")), str(value)))
+            if hit:
+                raise SfError("FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                              rule.get("message") or f"Validation rule on {fname} failed", [fname])
+        for key in self._dup_rules(obj):
+            dkey = self._dup_key(key[1], rec)
+            if dkey is not None and (self.dup_idx[key].get(dkey, set()) - {rec["Id"]}):
+                raise SfError("DUPLICATES_DETECTED", "Use one of these records?", [])
+
+    def _check_reference(self, obj: str, f, value: str) -> None:
+        target = self.object_of(value)
+        if target not in f.reference_to or value not in self.live[target]:
+            raise SfError("INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {value}", [f.name])
+        if target == "User" and not self.live["User"][value]["IsActive"]:
+            raise SfError("INACTIVE_OWNER_OR_USER", "operation performed with inactive user as owner", [f.name])
+        if target == "RecordType" and self.live["RecordType"][value]["SobjectType"] != obj:
+            raise SfError("INVALID_CROSS_REFERENCE_KEY", f"invalid record type id for {obj}: {value}", [f.name])
+
+    def _fault(self, obj: str, rec: dict, op: str) -> None:
+        hook = self.fault_hook
+        if hook is not None:
+            err = hook(obj, rec, op)
+            if err is not None:
+                raise err
+
+    @staticmethod
+    def _writable(obj: str) -> ObjectSchema:
+        schema = schema_for(obj)
+        if schema is None:
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        if schema.name not in WRITABLE_OBJECTS:
+            raise SfError("INVALID_TYPE_FOR_OPERATION", f"entity type {schema.name} does not support this operation")
+        return schema
+
+    def create(self, obj: str, values: dict, user_id: str) -> str:
+        schema = self._writable(obj)
+        obj = schema.name
+        if any(k.lower() == "id" for k in values):
+            raise SfError("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"])
+        with self.lock:
+            changes = self._changes(schema, values, creating=True, system=False)
+            rec = self._new_record(schema, self.ids.new(schema.key_prefix), user_id, EPOCH)
+            rec.update(changes)
+            self._derive(obj, rec, changes, creating=True)
+            self._validate(obj, rec, changes)
+            self._fault(obj, rec, "create")
+            stamp = self.now()
+            rec.update(CreatedDate=stamp, LastModifiedDate=stamp, SystemModstamp=stamp)
+            self._put_live(obj, rec)
+            return rec["Id"]
+
+    def _live_for_write(self, obj: str, raw_id) -> dict:
+        rid = to18(raw_id) if isinstance(raw_id, str) else None
+        if rid is None:
+            raise SfError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {raw_id}", ["Id"])
+        if self.object_of(rid) != obj:
+            raise SfError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {raw_id}", ["Id"])
+        rec, deleted = self.find(obj, rid)
+        if rec is None:
+            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
+        if deleted:
+            raise SfError("ENTITY_IS_DELETED", "entity is deleted", status=404)
+        return rec
+
+    def update(self, obj: str, raw_id: str, values: dict, user_id: str) -> str:
+        schema = self._writable(obj)
+        obj = schema.name
+        values = {k: v for k, v in values.items() if k.lower() != "id"}
+        with self.lock:
+            old = self._live_for_write(obj, raw_id)
+            if obj == "Lead" and old["IsConverted"]:
+                raise SfError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
+            changes = self._changes(schema, values, creating=False, system=False)
+            rec = dict(old)
+            rec.update(changes)
+            self._derive(obj, rec, changes, creating=False)
+            self._validate(obj, rec, changes)
+            self._fault(obj, rec, "update")
+            stamp = self.now()
+            rec.update(LastModifiedDate=stamp, LastModifiedById=user_id, SystemModstamp=stamp)
+            self._put_live(obj, rec)
+            return rec["Id"]
+
+    def upsert(self, obj: str, ext_field: str, ext_value, values: dict, user_id: str) -> tuple[str, bool]:
+        schema = self._writable(obj)
+        obj = schema.name
+        f = schema.field(ext_field)
+        if f is None or not (f.external_id or f.name == "Id"):
+            raise SfError("NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {ext_field}",
+                          status=404)
+        with self.lock:
+            if f.name == "Id":
+                if ext_value in (None, ""):
+                    return self.create(obj, values, user_id), True
+                return self.update(obj, ext_value, values, user_id), False
+            if ext_value is None or ext_value == "":
+                raise SfError("MISSING_ARGUMENT", f"{f.name} not specified", [f.name])
+            ext_value = str(ext_value)
+            given = next((v for k, v in values.items() if k.lower() == f.name.lower()), ext_value)
+            if given is not None and str(given) != ext_value:
+                raise SfError("INVALID_FIELD", f"The value of {f.name} in the body does not match the URL", [f.name])
+            matches = sorted(self.ext_idx[obj].get(ext_value, ()))
+            if len(matches) > 1:
+                err = SfError("MULTIPLE_CHOICES", f"More than one record found for external id field {f.name}",
+                              [f.name], status=300)
+                err.matches = matches
+                raise err
+            body = {k: v for k, v in values.items() if k.lower() != f.name.lower()}
+            if matches:
+                return self.update(obj, matches[0], body, user_id), False
+            body[f.name] = ext_value
+            return self.create(obj, body, user_id), True
+
+    def delete(self, raw_id: str, user_id: str, obj: str | None = None) -> str:
+        rid = to18(raw_id) if isinstance(raw_id, str) else None
+        target = self.object_of(rid) if rid else None
+        if rid is None or target is None or (obj is not None and schema_for(obj) and schema_for(obj).name != target):
+            raise SfError("MALFORMED_ID", f"malformed id {raw_id}", [], status=400)
+        self._writable(target)
+        with self.lock:
+            rec = self._live_for_write(target, rid)
+            self._fault(target, rec, "delete")
+            stamp = self.now()
+            self._save_undo(target, rid)
+            self._index(target, rec, False)
+            del self.live[target][rid]
+            self.bin[target][rid] = {**rec, "IsDeleted": True, "SystemModstamp": stamp,
+                                     "LastModifiedDate": stamp, "LastModifiedById": user_id}
+            self.deleted_at[target][rid] = stamp
+            return rid
+
+    def undelete(self, obj: str, raw_id: str, user_id: str | None = None) -> str:
+        schema = self._writable(obj)
+        rid = to18(raw_id) if isinstance(raw_id, str) else None
+        with self.lock:
+            rec = self.bin[schema.name].get(rid) if rid else None
+            if rec is None:
+                if rid and rid in self.live[schema.name]:
+                    raise SfError("UNDELETE_FAILED", "Entity is not in the recycle bin", [])
+                raise SfError("NOT_FOUND", f"No {schema.name} with id {raw_id} in the recycle bin", status=404)
+            stamp = self.now()
+            self._save_undo(schema.name, rid)
+            del self.bin[schema.name][rid]
+            del self.deleted_at[schema.name][rid]
+            new = {**rec, "IsDeleted": False, "SystemModstamp": stamp, "LastModifiedDate": stamp,
+                   "LastModifiedById": user_id or rec["LastModifiedById"]}
+            self.live[schema.name][rid] = new
+            self._index(schema.name, new, True)
+            return rid
+
+    def insert_raw(self, obj: str, records: list[dict], user_id: str | None = None,
+                   coerce_values: bool = True) -> list[dict]:
+        """Direct inserts (seeding, control API): no validation, no API counting."""
+        schema = schema_for(obj)
+        if schema is None:
+            raise SfError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+        obj = schema.name
+        user_id = user_id or self.integration_user_id
+        out = []
+        with self.lock:
+            first_ms = self._stamp_block(len(records))
+            for i, values in enumerate(records):
+                stamp = EPOCH + dt.timedelta(milliseconds=first_ms + i)
+                changes = self._changes(schema, values, creating=True, system=True) if coerce_values else dict(values)
+                rid = changes.get("Id") or self.ids.new(schema.key_prefix)
+                rec = self._new_record(schema, rid, user_id, stamp)
+                rec.update(changes)
+                if obj == "Account" and "IsPersonAccount" not in changes:
+                    rec["IsPersonAccount"] = rec.get("RecordTypeId") == self.person_account_record_type_id
+                if obj in NAME_OBJECTS or (obj == "Account" and rec["IsPersonAccount"]):
+                    rec["Name"] = _full_name(rec.get("FirstName"), rec.get("LastName"))
+                if rec.get("IsDeleted"):
+                    self.bin[obj][rid] = rec
+                    self.deleted_at[obj][rid] = rec["SystemModstamp"]
+                else:
+                    self._put_live(obj, rec)
+                out.append(rec)
+        return out
+
+    # ------------------------------------------------------------------ convert lead
+    def convert_lead(self, lead_id: str, account_id: str | None, user_id: str) -> dict:
+        with self.lock:
+            lead = self._live_for_write("Lead", lead_id)
+            if lead["IsConverted"]:
+                raise SfError("CANNOT_UPDATE_CONVERTED_LEAD", "lead is already converted", [])
+            sp = self.begin()
+            ok = False
+            try:
+                if account_id:
+                    account = self._live_for_write("Account", account_id)
+                    acc_id = account["Id"]
+                else:
+                    acc_id = self.create("Account", {"Name": lead["Company"], "OwnerId": lead["OwnerId"],
+                                                     "Phone": lead["Phone"],
+                                                     "Business_Unit__c": lead["Business_Unit__c"]}, user_id)
+                contact = {k: lead[k] for k in ("FirstName", "LastName", "Title", "Email", "Phone",
+                                                 "HasOptedOutOfEmail", "OwnerId", "pi__score__c",
+                                                 "pi__grade__c", "Business_Unit__c")}
+                contact_id = self.create("Contact", {**contact, "AccountId": acc_id}, user_id)
+                stamp = self.now()
+                self._put_live("Lead", {**lead, "IsConverted": True, "Status": "Closed - Converted",
+                                        "ConvertedContactId": contact_id, "ConvertedAccountId": acc_id,
+                                        "ConvertedDate": stamp.date(), "LastModifiedDate": stamp,
+                                        "LastModifiedById": user_id, "SystemModstamp": stamp})
+                ok = True
+            finally:
+                self.end(sp, rollback=not ok)
+            return {"leadId": lead["Id"], "contactId": contact_id, "accountId": acc_id}
+
+    # ------------------------------------------------------------------ replication
+    def updated_ids(self, obj: str, start: dt.datetime, end: dt.datetime) -> list[str]:
+        rows = self.rows(obj)
+        return [r["Id"] for r in rows if start <= r["SystemModstamp"] < end]
+
+    def deleted_records(self, obj: str, start: dt.datetime, end: dt.datetime) -> list[tuple[str, dt.datetime]]:
+        with self.lock:
+            items = list(self.deleted_at[obj].items())
+        return sorted(((rid, when) for rid, when in items if start <= when < end), key=lambda x: x[1])
+
+    def earliest_deleted(self, obj: str) -> dt.datetime | None:
+        with self.lock:
+            return min(self.deleted_at[obj].values(), default=None)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
