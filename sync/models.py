@@ -126,6 +126,7 @@ class RecordLink(Base):
     synced_values: Mapped[dict] = mapped_column(JSON, default=dict)
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     deleted_in_crm: Mapped[bool] = mapped_column(Boolean, default=False)  # R19
+    outside_mds: Mapped[bool] = mapped_column(Boolean, default=False)  # R24
     last_synced_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("connector_id", "prospect_id"),
                       UniqueConstraint("connector_id", "crm_id"))

@@ -2,10 +2,11 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 04:40:31.537386
+Create Date: 2026-11-29 04:52:19.194630
 """
 from alembic import op
 import sqlalchemy as sa
+
 
 
 revision = '0001'
@@ -201,6 +202,7 @@ def upgrade() -> None:
     sa.Column('synced_values', sa.JSON(), nullable=False),
     sa.Column('fingerprint', sa.String(length=64), nullable=True),
     sa.Column('deleted_in_crm', sa.Boolean(), nullable=False),
+    sa.Column('outside_mds', sa.Boolean(), nullable=False),
     sa.Column('last_synced_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['connector_id'], ['connector.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),

@@ -1,0 +1,475 @@
+"""The sync engine: cycles (R4, R5, R17, R28), manual syncs (R6) and retries (R27).
+
+A cycle costs, when nothing changed, four API calls: one Salesforce composite
+request reading every object's changes, and the Pardot prospects, users and
+campaigns queries."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import requests
+from sqlalchemy import select
+
+from . import errorqueue
+from .ingest import PARDOT_OVERLAP, SF_OVERLAP, chunks, ingest_crm, ingest_prospects, store_crm_page, \
+    store_prospect_page
+from .mapping import Mapping
+from .metadata import (PARDOT_CAMPAIGN_FIELDS, PARDOT_USER_FIELDS, SF_CAMPAIGN_SOQL, SF_USER_SOQL,
+                       sync_campaigns, sync_pardot_users, sync_sf_users)
+from .models import (Connector, CrmRecord, Cursor, CycleRun, FieldMapping, MdsRule, PendingChange, Prospect,
+                     RecordLink, SyncError, UserMatch, utcnow)
+from .reconcile import Context, Reconciler
+from .records import (EMAIL_FIELD, crm_row, pardot_datetime, prospect_fields, prospect_row, sf_fields,
+                      soql_datetime)
+from .remote import BudgetExhausted, RemoteCallError, RemoteError
+
+log = logging.getLogger("connector.engine")
+SYNC_OBJECTS = ("Lead", "Contact", "Account")
+OBJECT_FILTER = {"Lead": "", "Contact": "IsPersonAccount = false", "Account": "IsPersonAccount = true"}
+LOCK_TTL = 120
+DESCRIBE_MAX_AGE = timedelta(hours=24)
+
+
+class CycleBusy(Exception):
+    pass
+
+
+class Engine:
+    def __init__(self, runtime):
+        self.rt = runtime
+        self.config = runtime.config
+        self.store = runtime.store
+        self.redis = runtime.redis
+        self.budget = runtime.budget()
+        self._sf = self._pardot = None
+        self._clients_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ clients
+    def clients(self):
+        with self._clients_lock:
+            if self._sf is None:
+                from .pardot import PardotClient
+                from .salesforce import SalesforceClient
+
+                session = requests.Session()
+                session.verify = self.config.tls_verify
+                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+                session.mount("https://", adapter)
+                self._sf = SalesforceClient(self.config, self.budget, session=session)
+                psession = requests.Session()
+                psession.verify = self.config.tls_verify
+                psession.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16))
+                self._pardot = PardotClient(self.config, self._sf.access_token, self._sf.reauthenticate,
+                                            self.redis, self.budget, session=psession)
+            return self._sf, self._pardot
+
+    # ------------------------------------------------------------------ context
+    def _context(self, connector_id: int) -> tuple[Connector, Context]:
+        sf, pardot = self.clients()
+        with self.store.session() as s:
+            c = s.get(Connector, connector_id)
+            if c is None:
+                raise LookupError(f"connector {connector_id} does not exist")
+            mappings = [Mapping(m.pardot_field, m.lead_field, m.contact_field, m.account_field, m.behaviour,
+                                m.overwrite_with_empty)
+                        for m in s.scalars(select(FieldMapping).where(FieldMapping.connector_id == c.id)
+                                           .order_by(FieldMapping.id))]
+            rules = {r.sobject: (r.field, r.value) for r in
+                     s.scalars(select(MdsRule).where(MdsRule.connector_id == c.id))} if c.mds_enabled else {}
+            users = s.scalars(select(UserMatch).where(UserMatch.connector_id == c.id)).all()
+            user_map = {u.pardot_user_id: u.salesforce_user_id for u in users
+                        if u.pardot_user_id and u.salesforce_user_id and u.salesforce_active}
+            owner_name = self.config.salesforce_username if c.connector_user == "integration" else c.connector_user
+            owner = next((u.salesforce_user_id for u in users
+                          if (u.salesforce_username or "").lower() == owner_name.lower()), None)
+            settings = dict(c.settings or {})
+            if hasattr(self.budget, "configure"):
+                self.budget.configure(settings.get("salesforce_api_share", 0.5), settings.get("pardot_api_share", 0.8))
+            s.expunge(c)
+        ctx = Context(connector_id=c.id, version=c.version, ampsea=c.ampsea, auto_create=c.auto_create_prospects,
+                      follow_email=c.follow_email_changes, mds_rules=rules, mappings=mappings,
+                      owner_fallback=owner, user_map=user_map, sf=sf, pardot=pardot, store=self.store,
+                      prospect_fields=prospect_fields(mappings))
+        return c, ctx
+
+    def _cursor(self, s, connector_id: int, name: str) -> datetime | None:
+        row = s.get(Cursor, (connector_id, name))
+        return row.value if row else None
+
+    def _set_cursors(self, connector_id: int, values: dict[str, datetime | None]) -> None:
+        with self.store.session() as s:
+            for name, value in values.items():
+                if value is None:
+                    continue
+                row = s.get(Cursor, (connector_id, name))
+                if row is None:
+                    s.add(Cursor(connector_id=connector_id, name=name, value=value))
+                elif value > row.value:
+                    row.value = value
+
+    # ------------------------------------------------------------------ the cycle
+    def run_cycle(self, connector_id: int) -> dict:
+        lock = self.redis.lock(f"cycle-lock:{connector_id}", timeout=LOCK_TTL, blocking=False)
+        if not lock.acquire():
+            return {"skipped": "another cycle of this connector is running"}
+        stop_renewing = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(lock, stop_renewing), daemon=True)
+        renewer.start()
+        try:
+            return self._cycle(connector_id)
+        finally:
+            stop_renewing.set()
+            renewer.join(5)
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - expired: nothing to release
+                pass
+
+    @staticmethod
+    def _renew(lock, stop: threading.Event) -> None:
+        # A running cycle keeps its lock; a killed one lets it lapse after LOCK_TTL.
+        while not stop.wait(LOCK_TTL / 3):
+            try:
+                lock.reacquire()
+            except Exception:  # noqa: BLE001
+                return
+
+    def _cycle(self, connector_id: int) -> dict:
+        connector, ctx = self._context(connector_id)
+        paused = connector.state == "paused"
+        with self.store.session() as s:
+            run = CycleRun(connector_id=connector_id, started_at=utcnow(), prospects_synced=not paused)
+            s.add(run)
+            s.flush()
+            run_id = run.id
+        before = self.budget.snapshot()
+        outcome, error, meta = "ok", None, {}
+        try:
+            meta = self._read_and_sync(connector, ctx, paused)
+            self._transition(connector_id, ok=True)
+        except BudgetExhausted as exc:
+            outcome, error = "partial", exc.error.message
+            self._record_checks(connector_id, exc.side, True, None)
+            self._transition(connector_id, ok=False, state="throttled",
+                             reason=f"{exc.side} API budget spent: {exc.error.message}; waiting (R29)")
+        except RemoteCallError as exc:
+            outcome, error = "failed", f"{exc.side}: {exc.error.code}: {exc.error.message}"
+            if exc.error.category == "auth":
+                self._record_checks(connector_id, exc.side, False, exc.error.message)
+                self._transition(connector_id, ok=False, state="error",
+                                 reason=f"{exc.side} refused the credentials: {exc.error.message}")
+            elif exc.error.category == "limit":
+                self._transition(connector_id, ok=False, state="throttled",
+                                 reason=f"{exc.side} API limit: {exc.error.message}")
+            else:
+                log.warning("cycle %s failed: %s", connector_id, error)
+        except Exception as exc:
+            outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("cycle %s crashed", connector_id)
+        after = self.budget.snapshot()
+        calls = {side: after.get(side, 0) - before.get(side, 0) for side in ("salesforce", "pardot")}
+        with self.store.session() as s:
+            run = s.get(CycleRun, run_id)
+            run.finished_at, run.outcome, run.error = utcnow(), outcome, error
+            run.counts = {**ctx.stats, "metadata": meta.get("metadata", {}), "read": meta.get("read", {})}
+            run.api_calls = calls
+        if ctx.new_errors:
+            self.rt.notify("sync_errors", {"connector_id": connector_id, "errors": ctx.new_errors})
+        return {"cycle_id": run_id, "outcome": outcome, "error": error, "counts": ctx.stats, "api_calls": calls,
+                "paused": paused}
+
+    def _read_and_sync(self, connector: Connector, ctx: Context, paused: bool) -> dict:
+        cid = connector.id
+        sf, pardot = ctx.sf, ctx.pardot
+        with self.store.session() as s:
+            cursors = {name: self._cursor(s, cid, name) for name in
+                       ("sf:User", "sf:Campaign", "pardot:users", "pardot:campaigns", "pardot:prospects",
+                        *(f"sf:{o}" for o in SYNC_OBJECTS))}
+        queries = {"users": _since(SF_USER_SOQL, cursors["sf:User"]),
+                   "campaigns": _since(SF_CAMPAIGN_SOQL, cursors["sf:Campaign"])}
+        if not paused:  # R5: while paused no prospect record syncs automatically
+            for sobject in SYNC_OBJECTS:
+                fields = sf_fields(sobject, ctx.mappings, (ctx.mds_for(sobject) or (None,))[0])
+                queries[sobject] = _since(f"SELECT {', '.join(fields)} FROM {sobject}", cursors[f"sf:{sobject}"],
+                                          OBJECT_FILTER[sobject], overlap=SF_OVERLAP)
+        results = sf.composite_query(queries, include_deleted=True)
+        self._record_checks(cid, "salesforce", True, None)
+        new_cursors, read = {}, {}
+        meta = {}
+        with self.store.session() as s:
+            new_cursors["sf:User"] = sync_sf_users(s, cid, results["users"])
+        pardot_users = pardot.query("users", PARDOT_USER_FIELDS, deleted="all",
+                                    **_pardot_since(cursors["pardot:users"]))
+        with self.store.session() as s:
+            new_cursors["pardot:users"] = sync_pardot_users(s, cid, pardot_users)
+        self._record_checks(cid, "pardot", True, None)
+        pardot_campaigns = pardot.query("campaigns", PARDOT_CAMPAIGN_FIELDS, deleted="all",
+                                        **_pardot_since(cursors["pardot:campaigns"]))
+        with self.store.session() as s:
+            new_cursors["sf:Campaign"], new_cursors["pardot:campaigns"] = sync_campaigns(
+                s, cid, results["campaigns"], pardot_campaigns)
+        self._refresh_describe(connector, sf)
+        self._check_pardot_account(pardot)
+        if paused:
+            self._set_cursors(cid, new_cursors)
+            return {"metadata": {"users": True, "campaigns": True}}
+
+        # Refresh the context's user map: the metadata step may have just filled it.
+        _, fresh = self._context(cid)
+        ctx.user_map, ctx.owner_fallback = fresh.user_map, fresh.owner_fallback
+
+        # Pardot first: matching Salesforce records to prospects looks in the prospect mirror.
+        stats = {}
+        prospects = pardot.query("prospects", ctx.prospect_fields, deleted="all", orderBy="updatedAt",
+                                 **_pardot_since(cursors["pardot:prospects"], PARDOT_OVERLAP))
+        new_cursors["pardot:prospects"] = ingest_prospects(self.store, cid, prospects, ctx.mappings, stats)
+        read["prospects"] = stats
+        for sobject in SYNC_OBJECTS:
+            stats = {}
+            new_cursors[f"sf:{sobject}"] = ingest_crm(self.store, cid, sobject, results[sobject], ctx.mappings,
+                                                      ctx.mds_for(sobject), stats)
+            read[sobject] = stats
+        self.reconcile_pending(ctx)
+        # R17: cursors move only now, after the writes they cover are committed.
+        self._set_cursors(cid, new_cursors)
+        return {"metadata": {"users": True, "campaigns": True}, "read": read}
+
+    def reconcile_pending(self, ctx: Context) -> None:
+        """Work off the pending list in chunks; a budget stop leaves the rest for later."""
+        last = ("", "")
+        while True:
+            with self.store.session() as s:
+                rows = s.execute(select(PendingChange.side, PendingChange.record_id).where(
+                    PendingChange.connector_id == ctx.connector_id,
+                    (PendingChange.side > last[0]) | ((PendingChange.side == last[0]) &
+                                                      (PendingChange.record_id > last[1])))
+                    .order_by(PendingChange.side, PendingChange.record_id).limit(200)).all()
+            if not rows:
+                return
+            last = (rows[-1][0], rows[-1][1])
+            sf_ids = [rid for side, rid in rows if side == "salesforce"]
+            prospect_ids = [int(rid) for side, rid in rows if side == "pardot"]
+            Reconciler(ctx).process(sf_ids, prospect_ids)
+
+    # ------------------------------------------------------------------ checks and state (R28, R30)
+    def _record_checks(self, connector_id: int, side: str, ok: bool, reason: str | None) -> None:
+        with self.store.session() as s:
+            c = s.get(Connector, connector_id)
+            checks = dict(c.checks or {})
+            checks[side] = {"ok": ok, "at": utcnow().isoformat(), "reason": reason}
+            c.checks = checks
+
+    def _refresh_describe(self, connector: Connector, sf) -> None:
+        checks = connector.checks or {}
+        at = checks.get("describe_at")
+        if checks.get("describe") and at and utcnow() - datetime.fromisoformat(at) < DESCRIBE_MAX_AGE:
+            return
+        describe = {}
+        for sobject in SYNC_OBJECTS + ("Opportunity",):
+            d = sf.describe(sobject)
+            describe[sobject] = {f["name"]: f["type"] for f in d.get("fields", [])}
+        with self.store.session() as s:
+            c = s.get(Connector, connector.id)
+            checks = dict(c.checks or {})
+            checks["describe"], checks["describe_at"] = describe, utcnow().isoformat()
+            c.checks = checks
+        connector.checks = checks
+
+    def _check_pardot_account(self, pardot) -> None:
+        """Once a day, learn Pardot's daily allocation (R29)."""
+        key = f"pardot-account:{self.config.pardot_business_unit_id}:{utcnow().date().isoformat()}"
+        if self.redis.exists(key):
+            return
+        account = pardot.account()
+        if hasattr(self.budget, "observe_pardot"):
+            self.budget.observe_pardot(account.get("maximumDailyApiCalls"), account.get("apiCallsUsed"))
+        self.redis.set(key, "1", ex=86400)
+
+    def _transition(self, connector_id: int, ok: bool, state: str | None = None, reason: str | None = None):
+        """R28: throttled/error are entered at once and left by themselves; paused stays paused."""
+        with self.store.session() as s:
+            c = s.get(Connector, connector_id)
+            previous = c.state
+            if c.state == "paused":
+                return
+            if ok and c.state in ("throttled", "error"):
+                c.state, c.state_reason, c.state_since = "active", None, utcnow()
+            elif not ok and (c.state != state or c.state_reason != reason):
+                c.state, c.state_reason, c.state_since = state, reason, utcnow()
+            else:
+                return
+            new_state, new_reason = c.state, c.state_reason
+        self.rt.notify("connector_state", {"connector_id": connector_id, "state": new_state,
+                                           "reason": new_reason, "previous": previous})
+
+    # ------------------------------------------------------------------ manual syncs (R6)
+    def sync_prospect(self, connector_id: int, prospect_id: int | None = None, email: str | None = None) -> dict:
+        """"Sync with CRM": fetch the prospect and its Salesforce counterpart, then reconcile."""
+        connector, ctx = self._context(connector_id)
+        try:
+            if prospect_id is not None:
+                raw = ctx.pardot.get_prospect(prospect_id, ctx.prospect_fields)
+                if raw is None:
+                    return _failure("deleted", "NOT_FOUND", f"Pardot has no prospect {prospect_id}")
+            else:
+                found = sorted(ctx.pardot.query("prospects", ctx.prospect_fields, email=email),
+                               key=lambda r: r.get("updatedAt") or "", reverse=True)
+                if not found:
+                    return _failure("deleted", "NOT_FOUND", f"Pardot has no prospect with email {email}")
+                raw = found[0]
+            p = prospect_row(raw, ctx.mappings)
+            with self.store.session() as s:
+                store_prospect_page(s, connector_id, [p], queue=False)
+                link = s.scalars(select(RecordLink).where(RecordLink.connector_id == connector_id,
+                                                          RecordLink.prospect_id == p.prospect_id)).first()
+                if link is not None and link.deleted_in_crm:
+                    return _failure("deleted", "DELETED_IN_SALESFORCE",
+                                    f"prospect {p.prospect_id} is linked to {link.crm_type} {link.crm_id}, "
+                                    "which was deleted in Salesforce; it is not re-created (R19)",
+                                    prospect_id=p.prospect_id, crm_id=link.crm_id)
+                crm_ids = [link.crm_id] if link else []
+            self._refresh_crm(ctx, crm_ids, p.email)
+            outcomes = Reconciler(ctx).process([], [p.prospect_id], force=True)
+            return outcomes.get(("pardot", str(p.prospect_id))) or {"ok": True, "action": "unchanged",
+                                                                     "prospect_id": p.prospect_id}
+        except RemoteCallError as exc:
+            return _failure(exc.error.category, exc.error.code, exc.error.message)
+
+    def send_to_pardot(self, connector_id: int, sobject: str, crm_id: str) -> dict:
+        """"Send to Pardot": creates the prospect even when auto-create is off."""
+        connector, ctx = self._context(connector_id)
+        try:
+            with self.store.session() as s:
+                link = s.scalars(select(RecordLink).where(RecordLink.connector_id == connector_id,
+                                                          RecordLink.crm_id == crm_id)).first()
+                if link is not None and link.deleted_in_crm:
+                    return _failure("deleted", "DELETED_IN_SALESFORCE",
+                                    f"{sobject} {crm_id} was deleted in Salesforce (R19)", crm_id=crm_id)
+            raw = ctx.sf.retrieve(sobject, [crm_id],
+                                  sf_fields(sobject, ctx.mappings, (ctx.mds_for(sobject) or (None,))[0]))[0]
+            if raw is None:
+                return _failure("deleted", "NOT_FOUND", f"Salesforce has no {sobject} {crm_id} "
+                                "(deleted, or not visible to the connector user)", crm_id=crm_id)
+            if sobject == "Account" and not raw.get("IsPersonAccount", True):
+                return _failure("validation", "NOT_A_PERSON_ACCOUNT", f"Account {crm_id} is a business account; "
+                                "only person accounts sync with prospects", crm_id=crm_id)
+            row = crm_row(sobject, raw, ctx.mappings, ctx.mds_for(sobject))
+            if not row.email:
+                return _failure("validation", "NO_EMAIL", f"{sobject} {crm_id} has no email address", crm_id=crm_id)
+            with self.store.session() as s:
+                store_crm_page(s, connector_id, [row], queue=False)
+            prospect_ids = []
+            if link is not None:
+                raw_p = ctx.pardot.get_prospect(link.prospect_id, ctx.prospect_fields)
+                if raw_p is not None:
+                    prospect_ids.append(int(raw_p["id"]))
+                    with self.store.session() as s:
+                        store_prospect_page(s, connector_id, [prospect_row(raw_p, ctx.mappings)], queue=False)
+            else:
+                found = list(ctx.pardot.query("prospects", ctx.prospect_fields, email=row.email))
+                with self.store.session() as s:
+                    if found:
+                        store_prospect_page(s, connector_id, [prospect_row(r, ctx.mappings) for r in found],
+                                            queue=False)
+            outcomes = Reconciler(ctx).process([crm_id], [], force=True, create_prospects=True)
+            return outcomes.get(("salesforce", crm_id)) or {"ok": True, "action": "unchanged", "crm_id": crm_id}
+        except RemoteCallError as exc:
+            return _failure(exc.error.category, exc.error.code, exc.error.message, crm_id=crm_id)
+
+    def _refresh_crm(self, ctx: Context, crm_ids: list[str], email: str | None) -> None:
+        """Fresh Salesforce state for a manual sync: by link, else every record with the email."""
+        queries = {}
+        for sobject in SYNC_OBJECTS:
+            fields = sf_fields(sobject, ctx.mappings, (ctx.mds_for(sobject) or (None,))[0])
+            ids = [i for i in crm_ids if _prefix_object(i) == sobject]
+            if ids:
+                where = "Id IN (" + ", ".join(f"'{i}'" for i in ids) + ")"
+            elif email and not crm_ids:
+                where = f"{EMAIL_FIELD[sobject]} = '{_soql_escape(email)}'"
+            else:
+                continue
+            extra = OBJECT_FILTER[sobject]
+            queries[sobject] = f"SELECT {', '.join(fields)} FROM {sobject} WHERE {where}" + \
+                               (f" AND {extra}" if extra else "")
+        if not queries:
+            return
+        results = ctx.sf.composite_query(queries, include_deleted=True)
+        with self.store.session() as s:
+            for sobject, records in results.items():
+                rows = [crm_row(sobject, r, ctx.mappings, ctx.mds_for(sobject)) for r in records]
+                if rows:
+                    store_crm_page(s, ctx.connector_id, rows, queue=False)
+
+    # ------------------------------------------------------------------ retries (R27)
+    def retry_errors(self, connector_id: int, error_ids: list[int]) -> dict:
+        with self.store.session() as s:
+            errors = s.scalars(select(SyncError).where(SyncError.id.in_(error_ids),
+                                                       SyncError.status.in_(("open", "retrying")))).all()
+            targets = [(e.id, e.direction, e.crm_id, e.prospect_id) for e in errors]
+        if not targets:
+            return {"ok": True, "retried": 0, "resolved": 0, "still_failing": 0}
+        connector, ctx = self._context(connector_id)
+        crm_ids = sorted({t[2] for t in targets if t[2]})
+        prospect_ids = sorted({t[3] for t in targets if t[3] is not None})
+        try:
+            for batch in chunks(crm_ids):
+                self._refresh_crm(ctx, batch, None)
+            for pid in prospect_ids:
+                raw = ctx.pardot.get_prospect(pid, ctx.prospect_fields)
+                if raw is not None:
+                    with self.store.session() as s:
+                        store_prospect_page(s, connector_id, [prospect_row(raw, ctx.mappings)], queue=False)
+            for sf_batch in chunks(crm_ids):
+                Reconciler(ctx).process(sf_batch, [], force=True)
+            for p_batch in chunks(prospect_ids):
+                Reconciler(ctx).process([], p_batch, force=True)
+        except RemoteCallError as exc:
+            return _failure(exc.error.category, exc.error.code, exc.error.message)
+        with self.store.session() as s:
+            rows = s.scalars(select(SyncError).where(SyncError.id.in_([t[0] for t in targets]))).all()
+            resolved = sum(1 for e in rows if e.status == "resolved")
+        if ctx.new_errors:
+            self.rt.notify("sync_errors", {"connector_id": connector_id, "errors": ctx.new_errors})
+        return {"ok": resolved == len(targets), "retried": len(targets), "resolved": resolved,
+                "still_failing": len(targets) - resolved,
+                **({} if resolved == len(targets) else
+                   {"category": rows[0].category if rows else "transient",
+                    "message": f"{len(targets) - resolved} of {len(targets)} records still fail"})}
+
+    def retry_due(self, connector_id: int, now: datetime | None = None) -> dict:
+        """The automatic retries of transient and limit errors whose backoff has passed (R27)."""
+        with self.store.session() as s:
+            c = s.get(Connector, connector_id)
+            if c is None or c.state == "paused":
+                return {"retried": 0}
+            ids = [e.id for e in errorqueue.due(s, connector_id, now)]
+        if not ids:
+            return {"retried": 0}
+        return self.retry_errors(connector_id, ids)
+
+
+def _since(soql: str, cursor: datetime | None, extra: str = "", overlap: timedelta = timedelta(0)) -> str:
+    conditions = [extra] if extra else []
+    if cursor is not None:
+        conditions.append(f"SystemModstamp > {soql_datetime(cursor - overlap)}")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"{soql}{where} ORDER BY SystemModstamp ASC, Id ASC"
+
+
+def _pardot_since(cursor: datetime | None, overlap: timedelta = timedelta(0)) -> dict:
+    return {"updatedAtAfterOrEqualTo": pardot_datetime(cursor - overlap)} if cursor else {}
+
+
+def _prefix_object(crm_id: str) -> str | None:
+    return {"00Q": "Lead", "003": "Contact", "001": "Account"}.get(crm_id[:3])
+
+
+def _soql_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _failure(category: str, code: str, message: str, **ids) -> dict:
+    return {"ok": False, "category": category, "code": code, "message": message, **ids}
