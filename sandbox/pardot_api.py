@@ -247,27 +247,27 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
         resp.headers["Location"] = f"{base_url()}/api/v5/objects/prospects/{row['id']}"
         return resp
 
-    @bp.get("/objects/prospects/<rid>")
-    def prospects_read(rid):
+    @bp.get("/objects/prospects/<record_id>")
+    def prospects_read(record_id):
         fields = selected_fields("prospects", required=True)
-        row = org.get("prospects", parse_id(rid, "Prospect"), include_deleted=flag("deleted"))
+        row = org.get("prospects", parse_id(record_id, "Prospect"), include_deleted=flag("deleted"))
         return one("prospects", row, fields)
 
-    @bp.patch("/objects/prospects/<rid>")
-    def prospects_update(rid):
+    @bp.patch("/objects/prospects/<record_id>")
+    def prospects_update(record_id):
         fields = selected_fields("prospects", required=False)
-        row = org.update("prospects", parse_id(rid, "Prospect"), json_body(), g.pardot_actor)
+        row = org.update("prospects", parse_id(record_id, "Prospect"), json_body(), g.pardot_actor)
         return one("prospects", row, fields)
 
-    @bp.delete("/objects/prospects/<rid>")
-    def prospects_delete(rid):
-        org.delete("prospects", parse_id(rid, "Prospect"), g.pardot_actor)
+    @bp.delete("/objects/prospects/<record_id>")
+    def prospects_delete(record_id):
+        org.delete("prospects", parse_id(record_id, "Prospect"), g.pardot_actor)
         return Response(status=204)
 
-    @bp.post("/objects/prospects/<rid>/do/undelete")
-    def prospects_undelete(rid):
+    @bp.post("/objects/prospects/<record_id>/do/undelete")
+    def prospects_undelete(record_id):
         fields = selected_fields("prospects", required=False)
-        row = org.undelete("prospects", parse_id(rid, "Prospect"), g.pardot_actor)
+        row = org.undelete("prospects", parse_id(record_id, "Prospect"), g.pardot_actor)
         return one("prospects", row, fields)
 
     @bp.post("/objects/prospects/do/upsertLatestByEmail")
@@ -292,10 +292,10 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
     def users_query():
         return query("users")
 
-    @bp.get("/objects/users/<rid>")
-    def users_read(rid):
+    @bp.get("/objects/users/<record_id>")
+    def users_read(record_id):
         fields = selected_fields("users", required=True)
-        row = org.get("users", parse_id(rid, "User"), include_deleted=flag("deleted"))
+        row = org.get("users", parse_id(record_id, "User"), include_deleted=flag("deleted"))
         return one("users", row, fields)
 
     # --- campaigns -----------------------------------------------------------------------
@@ -312,16 +312,16 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
         resp.headers["Location"] = f"{base_url()}/api/v5/objects/campaigns/{row['id']}"
         return resp
 
-    @bp.get("/objects/campaigns/<rid>")
-    def campaigns_read(rid):
+    @bp.get("/objects/campaigns/<record_id>")
+    def campaigns_read(record_id):
         fields = selected_fields("campaigns", required=True)
-        row = org.get("campaigns", parse_id(rid, "Campaign"), include_deleted=flag("deleted"))
+        row = org.get("campaigns", parse_id(record_id, "Campaign"), include_deleted=flag("deleted"))
         return one("campaigns", row, fields)
 
-    @bp.patch("/objects/campaigns/<rid>")
-    def campaigns_update(rid):
+    @bp.patch("/objects/campaigns/<record_id>")
+    def campaigns_update(record_id):
         fields = selected_fields("campaigns", required=False)
-        row = org.update("campaigns", parse_id(rid, "Campaign"), json_body(), g.pardot_actor)
+        row = org.update("campaigns", parse_id(record_id, "Campaign"), json_body(), g.pardot_actor)
         return one("campaigns", row, fields)
 
     # --- account ---------------------------------------------------------------------------
@@ -357,9 +357,9 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
         imp = org.imports.create(spec, data, g.pardot_actor)
         return jsonify(org.imports.read(imp.id, base_url()), 201)
 
-    @bp.post("/imports/<rid>/batches")
-    def imports_add_batch(rid):
-        import_id = parse_id(rid, "Import")
+    @bp.post("/imports/<record_id>/batches")
+    def imports_add_batch(record_id):
+        import_id = parse_id(record_id, "Import")
         upload = request.files.get("importFile") or request.files.get("file")
         if upload is None:
             raise bad_request(NO_FILE, "No file was specified or uploaded: send the CSV as the "
@@ -367,22 +367,22 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
         org.imports.add_batch(import_id, upload.read())
         return Response(status=204)
 
-    @bp.patch("/imports/<rid>")
-    def imports_update(rid):
-        imp = org.imports.update(parse_id(rid, "Import"), json_body())
+    @bp.patch("/imports/<record_id>")
+    def imports_update(record_id):
+        imp = org.imports.update(parse_id(record_id, "Import"), json_body())
         return jsonify(org.imports.read(imp.id, base_url()))
 
-    @bp.get("/imports/<rid>")
-    def imports_read(rid):
-        out = org.imports.read(parse_id(rid, "Import"), base_url())
+    @bp.get("/imports/<record_id>")
+    def imports_read(record_id):
+        out = org.imports.read(parse_id(record_id, "Import"), base_url())
         if "fields" in request.args:
             names = pf.parse_field_list("import", request.args["fields"], allowed=tuple(out))
             out = {n: out[n] for n in names}
         return jsonify(out)
 
-    @bp.get("/imports/<rid>/errors")
-    def imports_errors(rid):
-        body = org.imports.errors_csv(parse_id(rid, "Import"))
+    @bp.get("/imports/<record_id>/errors")
+    def imports_errors(record_id):
+        body = org.imports.errors_csv(parse_id(record_id, "Import"))
         return Response(body, mimetype="text/csv")
 
     return bp

@@ -176,7 +176,7 @@ def test_query_parameter_errors(fresh, base, pardot_session):
     assert ok.status_code == 200 and ok.json()["values"] == []
 
 
-def test_prospect_crud_recycle_bin_and_undelete(fresh, base, pardot_session):
+def test_prospect_crud_recycle_bin_and_undelete(fresh, base, pardot_session, control):
     url = base + "/objects/prospects"
     created = pardot_session.post(url, params={"fields": "id,email,firstName,isDeleted,updatedAt"},
                                   json={"email": "crud@example.com", "firstName": "Ann",
@@ -212,6 +212,9 @@ def test_prospect_crud_recycle_bin_and_undelete(fresh, base, pardot_session):
     assert back.status_code == 200 and back.json() == {"id": pid, "isDeleted": False}
     expect_error(pardot_session.get(f"{url}/987654", params={"fields": "id"}), 404, 192)
     expect_error(pardot_session.delete(f"{url}/987654"), 404, 192)
+    counted = control.get("calls")["by_endpoint"]
+    assert counted["pardot PATCH /api/v5/objects/prospects/{id}"] == 6
+    assert counted["pardot POST /api/v5/objects/prospects/{id}/do/undelete"] == 1
 
 
 def test_duplicate_email_depends_on_ampsea(fresh, base, pardot_session, control):
