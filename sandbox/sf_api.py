@@ -315,13 +315,9 @@ def create_blueprint(org: SalesforceOrg, auth: AuthService) -> Blueprint:
             raise SfError(exc.code, exc.message) from None
         schema = schema_for(query.sobject)
         if schema is None:
-            col = text.lower().find(query.sobject.lower(), text.lower().find(" from ")) + 1
-            raise SfError("INVALID_TYPE", f"\n{text}\n{' ' * (col - 1)}^\nERROR at Row:1:Column:{col}\n"
-                                          f"sObject type '{query.sobject}' is not supported. If you are attempting "
-                                          "to use a custom object, be sure to append the '__c' after the entity "
-                                          "name. Please reference your WSDL or the describe call for the "
-                                          "appropriate names.")
-        add_id = not getattr(query, "is_count", False) and "id" not in [f.lower() for f in query.fields]
+            err = query.invalid_type_error()
+            raise SfError(err.code, err.message)
+        add_id = not query.is_count and "id" not in [f.lower() for f in query.fields]
         run = query
         if add_id:
             try:  # keep attributes.url even when Id is not selected (as Salesforce does)

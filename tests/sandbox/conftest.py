@@ -28,10 +28,12 @@ class ControlClient:
         self.base = info["control_url"].rstrip("/")
         self.session = trusting_session(info)
 
-    def request(self, method: str, path: str, expect: int | None = 200, **kwargs):
+    def request(self, method: str, path: str, expect: int | None = None, **kwargs):
+        """`expect`: the exact status wanted; None means any 2xx."""
         resp = self.session.request(method, f"{self.base}/{path.lstrip('/')}", timeout=60, **kwargs)
-        if expect is not None and resp.status_code != expect:
-            raise AssertionError(f"{method} {path}: expected {expect}, got {resp.status_code}: {resp.text[:500]}")
+        if (resp.status_code != expect) if expect is not None else not resp.ok:
+            raise AssertionError(f"{method} {path}: expected {expect or '2xx'}, got {resp.status_code}: "
+                                 f"{resp.text[:500]}")
         if not resp.content:
             return None
         return resp.json()
