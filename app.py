@@ -64,12 +64,82 @@ def _die(exc: Exception) -> None:
     raise SystemExit(2)
 
 
+def run_demo(argv: list[str]) -> int:
+    """Everything on the embedded default: sandbox org, embedded Redis, SQLite, shell bot."""
+    import argparse
+    import json
+    import os
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from sync.redis_server import EmbeddedRedis
+
+    parser = argparse.ArgumentParser(prog="python app.py demo")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--as", dest="as_email", default="admin@sandbox.example")
+    args = parser.parse_args(argv)
+    data_dir = Path(os.environ.get("CONNECTOR_DATA_DIR", "./.connector")).resolve()
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    info_path = data_dir / "sandbox" / "sandbox.json"
+    info_path.unlink(missing_ok=True)
+    env = {**os.environ, "CONNECTOR_DATA_DIR": str(data_dir)}
+    env.setdefault("SYNC_POLL_INTERVAL", "30")
+    children: list[subprocess.Popen] = []
+
+    def spawn(name: str, cmd: list[str]) -> None:
+        out = open(logs / f"{name}.log", "ab")
+        children.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT))
+
+    redis_server = EmbeddedRedis(data_dir)
+    try:
+        env.setdefault("REDIS_URL", redis_server.ensure_running())
+        spawn("sandbox", [sys.executable, "-m", "sandbox", "--data-dir", str(info_path.parent), "--seed", "1"])
+        deadline = time.monotonic() + 60
+        while not info_path.exists():
+            if time.monotonic() > deadline or children[0].poll() is not None:
+                print(f"the sandbox did not start; see {logs / 'sandbox.log'}", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        info = json.loads(info_path.read_text())
+        os.environ.update({k: env[k] for k in ("CONNECTOR_DATA_DIR", "REDIS_URL", "SYNC_POLL_INTERVAL")})
+        runtime = build_runtime()  # migrates the database before the other processes start
+        spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers", "2",
+                      "--threads", "4", "app:create_app()"])
+        spawn("worker", [sys.executable, "app.py", "worker"])
+        spawn("scheduler", [sys.executable, "app.py", "scheduler"])
+        print(f"""
+pardot-connector demo is running
+  REST API         http://127.0.0.1:{args.port}/api/v1   (OpenAPI: /api/v1/openapi.json, health: /readyz)
+  Slack events     http://127.0.0.1:{args.port}/slack/events   (off until SLACK_* is set)
+  sandbox org      {info['base_url']}   (control API: {info['control_url']})
+  database         {runtime.config.database_url}
+  redis            {env['REDIS_URL']}
+  logs             {logs}/(sandbox|web|worker|scheduler).log
+  API token        FLASK_APP=app:create_app .venv/bin/flask tokens create --name me --role admin
+
+Type `help`. Start with `create`, then `checklist`, `resume` and, as another admin
+(`/as admin2@sandbox.example`), `approve ID`. `exit` stops everything.
+""", flush=True)
+        from bot.shell import run_shell
+
+        return run_shell(runtime, ["--as", args.as_email])
+    finally:
+        for child in reversed(children):
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        redis_server.stop()
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     command = argv[0] if argv else "help"
     if command == "demo":
-        from sync.demo import run_demo
-
         return run_demo(argv[1:])
     try:
         runtime = build_runtime()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .mapping import Mapping, check_against_describe
@@ -102,7 +102,7 @@ def build_checklist(s: Session, c: Connector, config) -> dict:
                        + ("" if c.ampsea_reviewed else "; not reviewed yet (set it explicitly in the settings)")))
 
     # Owners: every Pardot user prospects are assigned to has a Salesforce user.
-    assigned = set(s.scalars(select(distinct(Prospect.assigned_to_id)).where(
+    assigned = set(s.scalars(select(Prospect.assigned_to_id).distinct().where(
         Prospect.connector_id == c.id, Prospect.assigned_to_id.is_not(None), Prospect.is_deleted.is_(False))))
     matches = {m.pardot_user_id: m for m in s.scalars(select(UserMatch).where(
         UserMatch.connector_id == c.id, UserMatch.pardot_user_id.in_(assigned)))} if assigned else {}

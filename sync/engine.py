@@ -10,10 +10,10 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-import requests
 from sqlalchemy import select
 
 from . import errorqueue
+from .http import make_session
 from .ingest import PARDOT_OVERLAP, SF_OVERLAP, chunks, ingest_crm, ingest_prospects, store_crm_page, \
     store_prospect_page
 from .mapping import Mapping
@@ -54,16 +54,9 @@ class Engine:
                 from .pardot import PardotClient
                 from .salesforce import SalesforceClient
 
-                session = requests.Session()
-                session.verify = self.config.tls_verify
-                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
-                session.mount("https://", adapter)
-                self._sf = SalesforceClient(self.config, self.budget, session=session)
-                psession = requests.Session()
-                psession.verify = self.config.tls_verify
-                psession.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16))
+                self._sf = SalesforceClient(self.config, self.budget, session=make_session(self.config.tls_verify))
                 self._pardot = PardotClient(self.config, self._sf.access_token, self._sf.reauthenticate,
-                                            self.redis, self.budget, session=psession)
+                                            self.redis, self.budget, session=make_session(self.config.tls_verify))
             return self._sf, self._pardot
 
     # ------------------------------------------------------------------ context

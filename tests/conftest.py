@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import redis
 from rq import SimpleWorker
 from sqlalchemy import text
 
@@ -14,11 +15,25 @@ from sandbox.server import start_sandbox
 from sync.config import Config
 from sync.jobs import QUEUE
 from sync.models import Base
+from sync.redis_server import EmbeddedRedis
 from sync.roles import Principal
 from sync.runtime import Runtime, install
 from tests.sandbox.conftest import ControlClient, make_sf_client, make_sf_token  # noqa: F401
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """TEST_REDIS_URL, else the local server's database 9, else an embedded redis-server."""
+    if os.environ.get("TEST_REDIS_URL"):
+        return os.environ["TEST_REDIS_URL"]
+    url = "redis://127.0.0.1:6379/9"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return url
+    except redis.RedisError:
+        server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+        return server.ensure_running()  # stopped at exit by the server itself
 
 
 @pytest.fixture(scope="session")
@@ -38,11 +53,10 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def session_runtime(sandbox, database_url, tmp_path_factory):
+def session_runtime(sandbox, database_url, redis_url, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("data")
-    env = {"CONNECTOR_DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "REDIS_URL": TEST_REDIS_URL,
-           "SANDBOX_INFO": os.path.join(sandbox.info["data_dir"] if "data_dir" in sandbox.info
-                                        else os.path.dirname(sandbox.info["ca_path"]), "sandbox.json")}
+    env = {"CONNECTOR_DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "SANDBOX_INFO": os.path.join(sandbox.data_dir, "sandbox.json")}
     config = Config.from_env(env)
     rt = Runtime(config)
     yield rt

@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/connector_test
+
+.PHONY: demo test test-sqlite test-postgres bench bench-large install clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) app.py demo
+
+# The suite on SQLite, then on PostgreSQL when a server answers (CI always has one).
+test: install
+	$(PY) -m pytest -q
+	@if $(PY) -m bench.pg_ready "$(PG_TEST_URL)"; then \
+		TEST_DATABASE_URL="$(PG_TEST_URL)" $(PY) -m pytest -q; \
+	else echo "PostgreSQL is not reachable at $(PG_TEST_URL): skipped the PostgreSQL run"; fi
+
+test-sqlite: install
+	$(PY) -m pytest -q
+
+test-postgres: install
+	$(PY) -m bench.pg_ready "$(PG_TEST_URL)" --create
+	TEST_DATABASE_URL="$(PG_TEST_URL)" $(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench
+
+bench-large: install
+	$(PY) -m bench --large
+
+clean:
+	rm -rf .connector bench/results/*.tmp

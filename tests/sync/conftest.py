@@ -1,0 +1,86 @@
+"""A World: the connector, both orgs and the store, for end-to-end tests of the rules."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from sync.models import Connector, Cursor, RecordLink, SyncError
+
+
+class World:
+    def __init__(self, runtime, service, control, admin, admin2, operator):
+        self.rt, self.service, self.control = runtime, service, control
+        self.admin, self.admin2, self.operator = admin, admin2, operator
+
+    # ---- connector
+    def create(self, version: int = 2, **kwargs) -> dict:
+        kwargs.setdefault("error_queue_owner", "#sync-errors")
+        return self.service.create_connector(self.admin, version=version, **kwargs)
+
+    @property
+    def cid(self) -> int:
+        return self.service.connector_id()
+
+    def cycle(self) -> dict:
+        return self.rt.engine().run_cycle(self.cid)
+
+    def activate(self) -> None:
+        """The real path out of paused: a cycle verifies, a request, a second admin approves (R7)."""
+        self.cycle()
+        self.service.update_settings(self.admin, {"ampsea": self.connector().ampsea})
+        request = self.service.request_reactivation(self.operator, "go")
+        self.service.approve_reactivation(self.admin2, request["id"])
+        assert self.connector().state == "active"
+
+    def connector(self) -> Connector:
+        with self.rt.store.session() as s:
+            return s.scalars(select(Connector)).one()
+
+    # ---- sandbox data (control API: no API calls counted)
+    def add_sf(self, sobject: str, *records: dict) -> list[dict]:
+        return self.control.post(f"records/salesforce/{sobject}", {"records": list(records)})["records"]
+
+    def add_prospects(self, *records: dict) -> list[dict]:
+        return self.control.post("records/pardot/prospects", {"records": list(records)})["records"]
+
+    def sf(self, sobject: str, **match) -> list[dict]:
+        rows = self.control.get(f"records/salesforce/{sobject}")["records"]
+        return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+    def prospects(self, **match) -> list[dict]:
+        rows = self.control.get("records/pardot/prospects")["records"]
+        return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+    def pardot_user(self, email: str) -> dict:
+        return next(u for u in self.control.get("records/pardot/users")["records"] if u["email"] == email)
+
+    def sf_user(self, email: str) -> dict:
+        return next(u for u in self.sf("User") if u["Email"] == email)
+
+    def calls(self) -> dict:
+        return self.control.get("calls")
+
+    def reset_calls(self) -> None:
+        self.control.post("calls/reset")
+
+    # ---- store
+    def links(self) -> list[RecordLink]:
+        with self.rt.store.session() as s:
+            return list(s.scalars(select(RecordLink)))
+
+    def errors(self, **match) -> list[SyncError]:
+        with self.rt.store.session() as s:
+            rows = list(s.scalars(select(SyncError).order_by(SyncError.id)))
+        return [e for e in rows if all(getattr(e, k) == v for k, v in match.items())]
+
+    def cursors(self) -> dict:
+        with self.rt.store.session() as s:
+            return {c.name: c.value for c in s.scalars(select(Cursor))}
+
+
+@pytest.fixture
+def world(runtime, service, control, admin, admin2, operator) -> World:
+    # The fixed people (admin@, admin2@, marketing@, salesmgr@, sales@) on both sides, no records.
+    control.post("seed", {"leads": 0, "contacts": 0, "person_accounts": 0, "prospects": 0, "users": 0,
+                          "campaigns": 0})
+    return World(runtime, service, control, admin, admin2, operator)
