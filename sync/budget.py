@@ -46,13 +46,18 @@ def next_utc_midnight(now: datetime | None = None) -> datetime:
 
 class Budget:
     def __init__(self, redis, namespace: str, salesforce_share: float = 0.5, pardot_share: float = 0.8):
-        for side, share in (("salesforce", salesforce_share), ("pardot", pardot_share)):
-            if not 0 < share <= 1:
-                raise ValueError(f"{side} budget share must be in (0, 1], got {share}")
         self.redis = redis
         self.namespace = namespace
-        self.shares = {"salesforce": salesforce_share, "pardot": pardot_share}
+        self.configure(salesforce_share, pardot_share)
         self._spend = redis.register_script(_SPEND)
+
+    def configure(self, salesforce_share: float, pardot_share: float) -> None:
+        """Set the connector's shares of each side's daily allocation (connector settings)."""
+        shares = {"salesforce": salesforce_share, "pardot": pardot_share}
+        for side, share in shares.items():
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+                raise ValueError(f"{side} budget share must be a number in (0, 1], got {share!r}")
+        self.shares = {side: float(share) for side, share in shares.items()}
 
     # --- keys -------------------------------------------------------------------------------
     def _key(self, side: str, what: str) -> str:

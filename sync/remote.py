@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
+
+import requests
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 CATEGORIES = ("validation", "duplicate", "permission", "deleted", "transient", "limit", "auth")
 SIDES = ("salesforce", "pardot")
@@ -57,6 +61,31 @@ class RetryPolicy:
     attempts: int = 4
     initial: float = 0.5
     maximum: float = 8.0
+
+    def retrying(self, retry_on: Callable[[BaseException], bool]) -> Retrying:
+        return Retrying(stop=stop_after_attempt(self.attempts), reraise=True, retry=retry_if_exception(retry_on),
+                        wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum,
+                                                     jitter=self.initial))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A whole-call failure worth sending again: transient, and not a write that may have landed."""
+    return (isinstance(exc, RemoteCallError) and not isinstance(exc, BudgetExhausted)
+            and exc.category == "transient" and getattr(exc, "retryable", True))
+
+
+def connection_error(side: str, what: str, exc: requests.RequestException, idempotent: bool) -> RemoteCallError:
+    """RemoteCallError for a request that got no HTTP answer."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        # a certificate the trust store rejects does not fix itself: report it, do not retry
+        return RemoteCallError(RemoteError("auth", "TLS_VERIFY_FAILED",
+                                           f"{what}: TLS verification failed; check the CA bundle "
+                                           f"(REQUESTS_CA_BUNDLE / sandbox ca.pem)"), None, side)
+    err = RemoteCallError(RemoteError("transient", "CONNECTION_ERROR", f"{what} failed: {type(exc).__name__}"),
+                          None, side)
+    # a write whose request may have reached the server must not be sent twice
+    err.retryable = idempotent or not isinstance(exc, requests.ReadTimeout)
+    return err
 
 
 # --- Salesforce ---------------------------------------------------------------------------

@@ -44,6 +44,16 @@ def test_pardot_share_and_remaining(redis_conn, ns):
         budget.spend("pardot")
 
 
+def test_configure_changes_the_share(budget):
+    budget.observe_salesforce(0, 10)
+    budget.configure(0.2, 0.8)                      # 2 calls a day
+    budget.spend("salesforce")
+    budget.spend("salesforce")
+    with pytest.raises(BudgetExhausted, match="20%"):
+        budget.spend("salesforce")
+    assert budget.usage()["salesforce"]["allowed"] == 2
+
+
 def test_instances_share_the_count_like_processes_do(redis_conn, ns):
     a, b = Budget(redis_conn, ns), Budget(redis_conn, ns)
     a.observe_salesforce(0, 4)                      # allowed 2
@@ -85,7 +95,9 @@ def test_day_counter_expires(budget, redis_conn, ns):
 
 
 def test_bad_arguments_are_named(redis_conn, ns):
-    with pytest.raises(ValueError, match="salesforce budget share must be in"):
+    with pytest.raises(ValueError, match="salesforce budget share must be a number in"):
         Budget(redis_conn, ns, salesforce_share=0)
+    with pytest.raises(ValueError, match="pardot budget share must be a number in"):
+        Budget(redis_conn, ns).configure(0.5, 1.5)
     with pytest.raises(ValueError, match="unknown budget side 'hubspot'"):
         Budget(redis_conn, ns).spend("hubspot")
