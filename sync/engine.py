@@ -133,6 +133,11 @@ class Engine:
     def _cycle(self, connector_id: int) -> dict:
         connector, ctx = self._context(connector_id)
         paused = connector.state == "paused"
+        if connector.state == "throttled":
+            # R28: recover by ourselves. The cycle's first calls probe whether the remote limit
+            # is gone; if not, the refusal blocks the side again.
+            for side in ("salesforce", "pardot"):
+                self.budget.unblock(side)
         with self.store.session() as s:
             run = CycleRun(connector_id=connector_id, started_at=utcnow(), prospects_synced=not paused)
             s.add(run)
@@ -304,6 +309,11 @@ class Engine:
         connector, ctx = self._context(connector_id)
         try:
             if prospect_id is not None:
+                with self.store.session() as s:
+                    link = s.scalars(select(RecordLink).where(RecordLink.connector_id == connector_id,
+                                                              RecordLink.prospect_id == prospect_id)).first()
+                    if link is not None and link.deleted_in_crm:
+                        return _deleted_in_crm(link)
                 raw = ctx.pardot.get_prospect(prospect_id, ctx.prospect_fields)
                 if raw is None:
                     return _failure("deleted", "NOT_FOUND", f"Pardot has no prospect {prospect_id}")
@@ -319,10 +329,7 @@ class Engine:
                 link = s.scalars(select(RecordLink).where(RecordLink.connector_id == connector_id,
                                                           RecordLink.prospect_id == p.prospect_id)).first()
                 if link is not None and link.deleted_in_crm:
-                    return _failure("deleted", "DELETED_IN_SALESFORCE",
-                                    f"prospect {p.prospect_id} is linked to {link.crm_type} {link.crm_id}, "
-                                    "which was deleted in Salesforce; it is not re-created (R19)",
-                                    prospect_id=p.prospect_id, crm_id=link.crm_id)
+                    return _deleted_in_crm(link)
                 crm_ids = [link.crm_id] if link else []
             self._refresh_crm(ctx, crm_ids, p.email)
             outcomes = Reconciler(ctx).process([], [p.prospect_id], force=True)
@@ -462,6 +469,13 @@ def _prefix_object(crm_id: str) -> str | None:
 
 def _soql_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _deleted_in_crm(link) -> dict:
+    return _failure("deleted", "DELETED_IN_SALESFORCE",
+                    f"prospect {link.prospect_id} is linked to {link.crm_type} {link.crm_id}, which was deleted "
+                    "in Salesforce; the connector does not re-create it (R19)",
+                    prospect_id=link.prospect_id, crm_id=link.crm_id)
 
 
 def _failure(category: str, code: str, message: str, **ids) -> dict:

@@ -65,7 +65,8 @@ class JobQueue:
                 if job is not None and job.state in ("queued", "started"):
                     return job_dict(job), False
         with self.store.session() as s:
-            job = Job(id=job_id, kind=kind, params={**params, "connector_id": connector_id},
+            job = Job(id=job_id, kind=kind, params={**params, "connector_id": connector_id}, state="queued",
+                      outcome={}, created_at=utcnow(),
                       requested_by=principal.who, requested_via=principal.channel, notify=notify)
             s.add(job)
             result = job_dict(job)

@@ -2,15 +2,38 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from sqlalchemy import select
+
+from tests.sandbox.conftest import make_sf_client, make_sf_token
 
 from sync.models import Connector, Cursor, RecordLink, SyncError
 
 
 class World:
-    def __init__(self, runtime, service, control, admin, admin2, operator):
+    def __init__(self, runtime, service, control, admin, admin2, operator, sandbox):
         self.rt, self.service, self.control = runtime, service, control
         self.admin, self.admin2, self.operator = admin, admin2, operator
+        self.sandbox = sandbox
+        self._api = None
+
+    @property
+    def api(self):
+        """simple-salesforce as the integration user: changes made the way a person's tools make them."""
+        if self._api is None:
+            self._api = make_sf_client(self.sandbox, make_sf_token(self.sandbox))
+        return self._api
+
+    def pardot(self, method: str, path: str, **kwargs):
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self.sandbox.info["ca_path"]
+        session.headers.update({"Authorization": "Bearer " + make_sf_token(self.sandbox),
+                                "Pardot-Business-Unit-Id": self.sandbox.info["business_unit_id"]})
+        resp = session.request(method, self.sandbox.info["pardot_base_url"] + "/api/v5/" + path.lstrip("/"),
+                               timeout=30, **kwargs)
+        assert resp.status_code < 300, resp.text
+        return resp.json() if resp.content else None
 
     # ---- connector
     def create(self, version: int = 2, **kwargs) -> dict:
@@ -49,7 +72,9 @@ class World:
 
     def prospects(self, **match) -> list[dict]:
         rows = self.control.get("records/pardot/prospects")["records"]
-        return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+        email = match.pop("email", None)
+        return [r for r in rows if all(r.get(k) == v for k, v in match.items())
+                and (email is None or (r.get("email") or "").lower() == email.lower())]
 
     def pardot_user(self, email: str) -> dict:
         return next(u for u in self.control.get("records/pardot/users")["records"] if u["email"] == email)
@@ -79,8 +104,8 @@ class World:
 
 
 @pytest.fixture
-def world(runtime, service, control, admin, admin2, operator) -> World:
+def world(runtime, service, control, admin, admin2, operator, sandbox) -> World:
     # The fixed people (admin@, admin2@, marketing@, salesmgr@, sales@) on both sides, no records.
     control.post("seed", {"leads": 0, "contacts": 0, "person_accounts": 0, "prospects": 0, "users": 0,
                           "campaigns": 0})
-    return World(runtime, service, control, admin, admin2, operator)
+    return World(runtime, service, control, admin, admin2, operator, sandbox)
