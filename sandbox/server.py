@@ -1,5 +1,5 @@
 """The sandbox process: one Flask app (Salesforce REST, Pardot v5, control API) behind a runtime
-wrapper (latency, call counters, injected faults, API limits), served over TLS by a threaded server.
+wrapper (latency, call counters, injected faults, API limits), served over TLS by a threaded keep-alive server (wsgi_server.py).
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from collections import Counter
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, g, has_request_context, request
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from . import control as control_api
 from . import sf_api
@@ -27,6 +26,7 @@ from .salesforce import SalesforceOrg
 from .sf_auth import AuthService
 from .sf_values import SfError
 from .tls import ensure_ca, server_ssl_context
+from .wsgi_server import TLSWSGIServer
 
 API_VERSION = "59.0"
 PARDOT_MAX_CONCURRENT = 5
@@ -353,35 +353,6 @@ def create_app(runtime: Runtime, info: dict) -> Flask:
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code="-", size="-") -> None:  # per-request access logs cost too much
-        pass
-
-
-class _TLSServer(ThreadedWSGIServer):
-    """Threaded WSGI server doing the TLS handshake in the connection's thread, not the accept loop."""
-
-    def __init__(self, host: str, port: int, app, ssl_ctx: ssl.SSLContext):
-        super().__init__(host, port, app, handler=_QuietHandler)
-        self.ssl_context = ssl_ctx
-
-    def finish_request(self, request, client_address):
-        try:
-            request.settimeout(30)
-            tls = self.ssl_context.wrap_socket(request, server_side=True)
-            tls.settimeout(None)
-        except (ssl.SSLError, OSError):
-            return
-        try:
-            super().finish_request(tls, client_address)
-        finally:
-            try:
-                tls.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            tls.close()
-
-
 class Sandbox:
     """A running sandbox (server thread in this process). Use as a context manager or call stop()."""
 
@@ -402,7 +373,7 @@ class Sandbox:
         self.runtime = Runtime(self.sf, self.auth, self.pardot)
         self.info: dict = {}
         app = create_app(self.runtime, self.info)
-        self._server = _TLSServer(host, port, app, server_ssl_context(data_dir))
+        self._server = TLSWSGIServer(host, port, app, server_ssl_context(data_dir))
         bound_port = self._server.server_address[1]
         url_host = f"[{host}]" if ":" in host else host
         base = f"https://{url_host}:{bound_port}"
@@ -435,6 +406,7 @@ class Sandbox:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_connections()
             self._thread.join(timeout=10)
             self._server = None
 

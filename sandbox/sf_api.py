@@ -23,7 +23,7 @@ VERSION_RE = re.compile(r"^\d{2}\.0$")
 MAX_COLLECTION = 200
 MAX_COMPOSITE = 25
 DEFAULT_BATCH = 2000
-MAX_CURSORS = 100
+MAX_CURSORS = 50
 CURSOR_TTL_S = 15 * 60
 ROLLED_BACK = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
                "message": "Record rolled back because not all records were valid and the request was using "

@@ -272,3 +272,15 @@ def test_python_m_sandbox(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_stop_closes_kept_alive_connections(tmp_path):
+    import requests
+
+    from sandbox.server import start_sandbox
+    sb = start_sandbox(str(tmp_path))
+    session = trusting_session(sb.info)
+    assert session.get(sb.info["control_url"] + "/latency", timeout=10).status_code == 200
+    sb.stop()
+    with pytest.raises(requests.ConnectionError):
+        session.get(sb.info["control_url"] + "/latency", timeout=10)
