@@ -64,18 +64,3 @@ class IdFactory:
             n = next(self._counter)
         id15 = prefix + self._pod + "0" + _base62(n, 9)
         return id15 + case_safe_suffix(id15)
-
-    def block(self, prefix: str, count: int) -> list[str]:
-        with self._lock:
-            start = next(self._counter)
-            for _ in range(count - 1):
-                next(self._counter)
-        return [self._make(prefix, start + i) for i in range(count)]
-
-    def _make(self, prefix: str, n: int) -> str:
-        id15 = prefix + self._pod + "0" + _base62(n, 9)
-        return id15 + case_safe_suffix(id15)
-
-
-def new_id_for(factory: IdFactory, sobject: str) -> str:
-    return factory.new(KEY_PREFIXES[sobject])

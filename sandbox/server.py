@@ -8,8 +8,6 @@ import os
 import random
 import re
 import secrets
-import socket
-import ssl
 import threading
 import time
 from collections import Counter

@@ -1,13 +1,9 @@
 """Salesforce object and field definitions served by the sandbox (describe, validation, SOQL types)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .ids import KEY_PREFIXES
-
-PERSON_ACCOUNT_RECORD_TYPE = "PersonAccount"
-BUSINESS_ACCOUNT_RECORD_TYPE = "Business_Account"
-
 
 @dataclass(frozen=True)
 class Field:
@@ -166,7 +162,6 @@ class ObjectSchema:
         return self.by_lower.get(name.lower())
 
     def describe(self, version: str) -> dict:
-        base = f"/services/data/v{version}/sobjects/{self.name}"
         return {
             **self.summary(version),
             "fields": [self._describe_field(f) for f in self.fields.values()],
