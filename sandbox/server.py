@@ -234,12 +234,18 @@ class Runtime:
         return None
 
     def after_request(self, response: Response) -> Response:
+        # Free the Pardot slot before the body goes out: a client that has read its answer
+        # may send the next request at once, and must not find its own slot still taken.
+        self._release_pardot_slot()
         if g.get("api") == "salesforce":
             used, cap = self.sf.api_usage()
             response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{cap}"
         return response
 
     def teardown_request(self, _exc=None) -> None:
+        self._release_pardot_slot()
+
+    def _release_pardot_slot(self) -> None:
         if g.pop("pardot_slot", False):
             with self._lock:
                 self._pardot_in_flight -= 1

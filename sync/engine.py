@@ -412,8 +412,11 @@ class Engine:
         if not targets:
             return {"ok": True, "retried": 0, "resolved": 0, "still_failing": 0}
         connector, ctx = self._context(connector_id)
+        # Refresh both halves of every record, but re-run each error once, from its source side.
         crm_ids = sorted({t[2] for t in targets if t[2]})
         prospect_ids = sorted({t[3] for t in targets if t[3] is not None})
+        from_sf = sorted({t[2] for t in targets if t[1] == "salesforce_to_pardot" and t[2]})
+        from_pardot = sorted({t[3] for t in targets if t[1] == "pardot_to_salesforce" and t[3] is not None})
         try:
             for batch in chunks(crm_ids):
                 self._refresh_crm(ctx, batch, None)
@@ -422,9 +425,9 @@ class Engine:
                 if raw is not None:
                     with self.store.session() as s:
                         store_prospect_page(s, connector_id, [prospect_row(raw, ctx.mappings)], queue=False)
-            for sf_batch in chunks(crm_ids):
+            for sf_batch in chunks(from_sf):
                 Reconciler(ctx).process(sf_batch, [], force=True)
-            for p_batch in chunks(prospect_ids):
+            for p_batch in chunks(from_pardot):
                 Reconciler(ctx).process([], p_batch, force=True)
         except RemoteCallError as exc:
             return _failure(exc.error.category, exc.error.code, exc.error.message)
