@@ -1,0 +1,72 @@
+"""Parse a request against its operation in the OpenAPI document: media type, JSON, fields.
+
+Views get `g.body` (a dict) and `g.query` (typed query parameters) and never see raw input."""
+from __future__ import annotations
+
+import json
+
+from flask import g, request
+
+from .errors import ApiError
+from .openapi import OpenApi, field_errors, openapi_path
+
+
+def _coerce(param: dict, raw: str):
+    kind = param["schema"].get("type")
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            return raw  # left for the schema to reject with its own message
+    return raw
+
+
+def parse(spec: OpenApi) -> None:
+    path, method = openapi_path(request.url_rule.rule), request.method
+    problems: dict[str, str] = {}
+    query = {}
+    for param, validator in spec.query_parameters(path, method):
+        name = param["name"]
+        if name not in request.args:
+            continue
+        values = request.args.getlist(name)
+        if len(values) > 1:
+            problems[name] = "is given more than once"
+            continue
+        value = _coerce(param, values[0])
+        for message in field_errors(validator, value).values():
+            problems[name] = message
+        query[name] = value
+    g.query = query
+    g.body = {}
+    validator = spec.body_validator(path, method)
+    if validator is not None:
+        g.body = _body(problems, spec.body_required(path, method))
+        if not problems:
+            problems.update(field_errors(validator, g.body))
+    if problems:
+        raise ApiError(400, "invalid", "invalid request: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
+                       problems)
+
+
+def _body(problems: dict, required: bool):
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413 from werkzeug
+    if not raw.strip():
+        if required:
+            problems["body"] = "is required: a JSON object"
+        return {}
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type",
+                       f"the body must be application/json, not {request.mimetype or 'untyped'}",
+                       {"Content-Type": "must be application/json"})
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "the body nests too deeply", {"body": "nests too deeply"}) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}",
+                       {"body": "is not valid JSON"}) from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")

@@ -1,0 +1,74 @@
+"""The /api/v1 blueprint: every request is authenticated, rate-limited, parsed against the
+OpenAPI document and (for POSTs with an Idempotency-Key) deduplicated before a view runs."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, request
+
+from .. import auth, inputs
+from ..errors import ApiError
+
+bp = Blueprint("v1", __name__, url_prefix="/api/v1")
+PUBLIC = {"v1.openapi"}  # the contract itself is readable without a token
+
+
+def _ext(name: str):
+    return current_app.extensions["connector_api"][name]
+
+
+@bp.before_request
+def _gate():
+    if request.endpoint in PUBLIC or request.url_rule is None:
+        return None
+    limiter = _ext("ratelimit")
+    try:
+        who = auth.authenticate().who
+    except Exception:
+        # Unauthenticated callers are limited per address, before their refusal is audited,
+        # so a flood cannot fill the audit log.
+        verdict = limiter.hit(f"anon:{request.remote_addr}")
+        if not verdict.allowed:
+            raise _too_many(verdict) from None
+        raise
+    verdict = limiter.hit(f"token:{who}")
+    g.rate_headers = verdict.headers()
+    if not verdict.allowed:
+        raise _too_many(verdict)
+    inputs.parse(_ext("openapi"))
+    key = request.headers.get("Idempotency-Key")
+    if request.method == "POST" and key is not None:
+        g.idem_slot, replay = _ext("idempotency").begin(who, key)
+        if replay is not None:
+            g.idem_slot = None  # nothing to store again
+            return replay
+    return None
+
+
+def _too_many(verdict) -> ApiError:
+    return ApiError(429, "rate_limited",
+                    f"more than {verdict.limit} requests this minute; retry in {verdict.retry_after} s",
+                    headers=verdict.headers())
+
+
+@bp.after_request
+def _finish(response: Response) -> Response:
+    for name, value in g.get("rate_headers", {}).items():
+        response.headers.setdefault(name, value)
+    slot = g.pop("idem_slot", None)
+    if slot:
+        _ext("idempotency").finish(slot, response)
+    return response
+
+
+@bp.teardown_request
+def _teardown(exc):
+    slot = g.pop("idem_slot", None)
+    if slot:
+        current_app.extensions["connector_api"]["idempotency"].abandon(slot)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return Response(_ext("openapi").text, mimetype="application/json")
+
+
+from . import audit, config, connector, jobs, reactivations, sync_errors  # noqa: E402,F401  (routes)
