@@ -96,8 +96,13 @@ class OpenApi:
         op = self.operation(path, method) or {}
         params = []
         for i, param in enumerate(op.get("parameters", [])):
+            if "$ref" in param:
+                pointer = [part.replace("~1", "/").replace("~0", "~") for part in param["$ref"][2:].split("/")]
+            else:
+                pointer = ["paths", path, method.lower(), "parameters", str(i)]
+            param = self._resolve(param)
             if param.get("in") == "query":
-                params.append((param, self.validator("paths", path, method.lower(), "parameters", str(i), "schema")))
+                params.append((param, self.validator(*pointer, "schema")))
         return params
 
     def response_validator(self, path: str, method: str, status: int) -> Draft202012Validator | None:
@@ -109,7 +114,7 @@ class OpenApi:
                 if "application/json" not in content:
                     return None
                 if "$ref" in responses[key]:
-                    ref = responses[key]["$ref"].lstrip("#/").split("/")
+                    ref = responses[key]["$ref"][2:].split("/")
                     return self.validator(*ref, "content", "application/json", "schema")
                 return self.validator("paths", path, method.lower(), "responses", key, "content",
                                       "application/json", "schema")
@@ -118,7 +123,7 @@ class OpenApi:
     def _resolve(self, node: dict) -> dict:
         while "$ref" in node:
             target = self.doc
-            for part in node["$ref"].lstrip("#/").split("/"):
+            for part in node["$ref"][2:].split("/"):
                 target = target[part.replace("~1", "/").replace("~0", "~")]
             node = target
         return node
