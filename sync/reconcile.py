@@ -110,11 +110,13 @@ class Reconciler:
             # The other half of every linked record.
             self._load_missing(s, crm, prospects, links_by_crm, links_by_prospect)
             claimed_crm, claimed_prospects = set(), set()
+            creating_emails: set[str] = set()
 
-            for crm_id in sf_ids:
-                row = crm.get(crm_id)
-                if row is None:
-                    continue
+            # R8: among records sharing an email, a contact before a lead, then the most recent.
+            order = sorted((crm[i] for i in sf_ids if i in crm),
+                           key=lambda r: (r.email or "", TYPE_RANK[r.sobject], -r.modstamp.timestamp()))
+            for row in order:
+                crm_id = row.crm_id
                 link = links_by_crm.get(crm_id)
                 if link is None and row.sobject == "Contact":
                     link = self._converted_lead_link(s, crm_id, links_by_crm)  # R20, contact seen first
@@ -144,9 +146,13 @@ class Reconciler:
                     claimed_crm.add(crm_id)
                     claimed_prospects.add(decision.prospect_id)
                 elif decision == "create":
-                    if create_prospects or force:
+                    if not ctx.ampsea and row.email in creating_emails:
+                        states.append(("salesforce", crm_id, "email_taken",
+                                       "a better match with this email creates the prospect (R8)"))
+                    elif create_prospects or force:
                         prospect_creates.append(CreateProspect(row, self._prospect_create_values(row)))
                         claimed_crm.add(crm_id)
+                        creating_emails.add(row.email)
                     else:
                         states.append(("salesforce", crm_id, "not_created",
                                        "auto-create prospects is off (R11)"))
@@ -253,7 +259,7 @@ class Reconciler:
             Prospect.is_deleted.is_(False)).order_by(Prospect.updated_at.desc())).all()
         for p in candidates:
             if p.prospect_id in claimed_prospects:
-                continue
+                return ("email_taken", f"prospect {p.prospect_id} with this email syncs with a better match (R8)")
             link = links_by_prospect.get(p.prospect_id) or s.scalars(select(RecordLink).where(
                 RecordLink.connector_id == ctx.connector_id, RecordLink.prospect_id == p.prospect_id)).first()
             if link is None:

@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from conftest import trusting_session
+from tests.sandbox.conftest import trusting_session
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalformedRequest
 
 from sandbox.ids import to18

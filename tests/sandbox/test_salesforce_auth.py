@@ -6,7 +6,7 @@ import time
 
 import jwt
 import pytest
-from conftest import make_assertion, make_sf_client, make_sf_token, trusting_session
+from tests.sandbox.conftest import make_assertion, make_sf_client, make_sf_token, trusting_session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
