@@ -15,14 +15,21 @@ from sync.remote import RetryPolicy
 from sync.salesforce import SalesforceClient
 from sync.semaphore import RedisSemaphore
 
-# A database of its own: other suites flush theirs between tests.
-CLIENTS_REDIS_URL = os.environ.get("CLIENTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.05)
 
 
+@pytest.fixture(scope="session")
+def clients_redis_url(redis_url) -> str:
+    """The suite's Redis (tests/conftest.py), but a database of its own on the local server:
+    other suites flush theirs between tests, possibly from another pytest run."""
+    if os.environ.get("CLIENTS_TEST_REDIS_URL"):
+        return os.environ["CLIENTS_TEST_REDIS_URL"]
+    return "redis://127.0.0.1:6379/11" if redis_url == "redis://127.0.0.1:6379/9" else redis_url
+
+
 @pytest.fixture
-def redis_conn():
-    conn = redis_lib.Redis.from_url(CLIENTS_REDIS_URL)
+def redis_conn(clients_redis_url):
+    conn = redis_lib.Redis.from_url(clients_redis_url)
     yield conn
     conn.close()
 
@@ -43,8 +50,8 @@ def budget(redis_conn, ns):
 
 
 @pytest.fixture
-def config(sandbox, tmp_path) -> Config:
-    return Config.from_env({"CONNECTOR_DATA_DIR": str(tmp_path), "REDIS_URL": CLIENTS_REDIS_URL,
+def config(sandbox, tmp_path, clients_redis_url) -> Config:
+    return Config.from_env({"CONNECTOR_DATA_DIR": str(tmp_path), "REDIS_URL": clients_redis_url,
                             "SANDBOX_INFO": os.path.join(sandbox.data_dir, "sandbox.json")})
 
 

@@ -9,7 +9,6 @@ import pytest
 import redis as redis_lib
 
 from sync.semaphore import RedisSemaphore, SemaphoreTimeout
-from tests.clients.conftest import CLIENTS_REDIS_URL
 
 # One Lua step: count a holder in, remember the highest count ever seen.
 _ENTER = """
@@ -20,9 +19,9 @@ return n
 """
 
 
-def _hammer(ns: str, limit: int, rounds: int) -> None:
+def _hammer(url: str, ns: str, limit: int, rounds: int) -> None:
     """Worker process: take and give back slots, counting holders inside each slot."""
-    conn = redis_lib.Redis.from_url(CLIENTS_REDIS_URL)
+    conn = redis_lib.Redis.from_url(url)
     sem = RedisSemaphore(conn, f"{ns}:sem", limit)
     enter = conn.register_script(_ENTER)
     for _ in range(rounds):
@@ -33,16 +32,16 @@ def _hammer(ns: str, limit: int, rounds: int) -> None:
     conn.close()
 
 
-def _hold_and_die(ns: str) -> None:
+def _hold_and_die(url: str, ns: str) -> None:
     """Worker process killed while holding a slot: it never releases it."""
-    conn = redis_lib.Redis.from_url(CLIENTS_REDIS_URL)
+    conn = redis_lib.Redis.from_url(url)
     RedisSemaphore(conn, f"{ns}:sem", 1, lease_seconds=0.3).acquire()
     os._exit(0)
 
 
-def test_processes_never_exceed_the_limit(redis_conn, ns):
+def test_processes_never_exceed_the_limit(redis_conn, ns, clients_redis_url):
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_hammer, args=(ns, 3, 25)) for _ in range(8)]
+    procs = [ctx.Process(target=_hammer, args=(clients_redis_url, ns, 3, 25)) for _ in range(8)]
     for p in procs:
         p.start()
     for p in procs:
@@ -53,8 +52,8 @@ def test_processes_never_exceed_the_limit(redis_conn, ns):
     assert RedisSemaphore(redis_conn, f"{ns}:sem", 3).in_use() == 0
 
 
-def test_threads_never_exceed_the_limit(redis_conn, ns):
-    threads = [threading.Thread(target=_hammer, args=(ns, 2, 20)) for _ in range(6)]
+def test_threads_never_exceed_the_limit(redis_conn, ns, clients_redis_url):
+    threads = [threading.Thread(target=_hammer, args=(clients_redis_url, ns, 2, 20)) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -90,8 +89,8 @@ def test_limit_slots_are_available_together_and_one_more_waits(redis_conn, ns):
     assert sem.release(token) is False
 
 
-def test_a_killed_holder_frees_its_slot_when_the_lease_ends(redis_conn, ns):
-    proc = multiprocessing.get_context("fork").Process(target=_hold_and_die, args=(ns,))
+def test_a_killed_holder_frees_its_slot_when_the_lease_ends(redis_conn, ns, clients_redis_url):
+    proc = multiprocessing.get_context("fork").Process(target=_hold_and_die, args=(clients_redis_url, ns))
     proc.start()
     proc.join(30)
     sem = RedisSemaphore(redis_conn, f"{ns}:sem", 1)
