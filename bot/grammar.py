@@ -1,0 +1,184 @@
+"""The chat command grammar, shared by `/pardot`, mentions, DMs and the shell.
+
+Pure: text in, a Command or a ParseError out. It checks only shapes (a number, an
+email, a keyword); the service checks values, so the transports can never disagree
+with the API about what is valid."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    usage: str
+    summary: str
+
+
+SPECS = (
+    Spec("help", "help [COMMAND]", "list the commands, or explain one"),
+    Spec("version", "version", "the connector version and the app version"),
+    Spec("status", "status", "state, last cycle, backlog, open errors, API usage"),
+    Spec("checklist", "checklist", "the pre-reactivation checklist"),
+    Spec("errors", "errors [CATEGORY] [open|all]", "the sync error queue, newest first"),
+    Spec("error", "error ID", "one sync error in full"),
+    Spec("retry", "retry ID|CATEGORY", "retry one sync error, or every open error of a category"),
+    Spec("dismiss", "dismiss ID", "dismiss one sync error"),
+    Spec("sync", "sync prospect ID|EMAIL", "Sync with CRM: sync one prospect now (works while paused)"),
+    Spec("send", "send lead|contact|account ID", "Send to Pardot: sync one Salesforce record now"),
+    Spec("job", "job ID", "the state and outcome of a manual sync or retry"),
+    Spec("pause", "pause [REASON]", "pause the connector (admin)"),
+    Spec("resume", "resume [NOTE]", "request reactivation; a different admin approves it"),
+    Spec("approve", "approve REQUEST_ID", "approve a reactivation request (admin, not the requester)"),
+    Spec("deny", "deny REQUEST_ID [REASON]", "deny a reactivation request (admin)"),
+    Spec("create", "create [v1|v2] [owner CHANNEL]", "create the connector for this business unit (admin)"),
+    Spec("whoami", "whoami", "your role and where it came from"),
+)
+SPEC = {s.name: s for s in SPECS}
+ALIASES = {"?": "help", "ver": "version", "state": "status", "who": "whoami", "unpause": "resume",
+           "reactivate": "resume"}
+ERROR_STATUS_WORDS = ("open", "all", "retrying", "resolved", "dismissed")
+SEND_OBJECTS = ("lead", "contact", "account")
+VERSIONS = {"1": 1, "v1": 1, "2": 2, "v2": 2}
+
+# Slack escapes links, users, channels and emails in message text (<mailto:a@b|a@b>).
+_SLACK_LINK = re.compile(r"<(mailto:|tel:|https?://)?([^>|]*)(?:\|([^>]*))?>")
+_SLACK_ENTITY = re.compile(r"<([#@!])([A-Z0-9]+)(?:\|([^>]*))?>")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParseError:
+    """What was wrong, and the usage of the command the user most likely meant."""
+    message: str
+    spec: Spec | None = None
+    suggestion: bool = False  # True when `spec` is a guess for an unknown command word
+
+
+def unescape(text: str) -> str:
+    """Slack markup → the words a person typed; channels and users keep their ids."""
+    text = _SLACK_ENTITY.sub(lambda m: m.group(2) if m.group(1) in "#@" else (m.group(3) or m.group(2)), text)
+    text = _SLACK_LINK.sub(lambda m: m.group(3) or m.group(2), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _positive_int(token: str) -> int | None:
+    token = token.lstrip("#")
+    return int(token) if token.isdigit() and int(token) > 0 else None
+
+
+def closest(word: str) -> Spec | None:
+    names = [s.name for s in SPECS] + list(ALIASES)
+    match = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.5)
+    return SPEC[ALIASES.get(match[0], match[0])] if match else None
+
+
+def parse(text: str) -> Command | ParseError:
+    text = unescape(text or "").strip()
+    if text.lower().startswith("/pardot"):
+        text = text[len("/pardot"):].strip()
+    if not text:
+        return Command("help")
+    head, _, rest = text.partition(" ")
+    word = ALIASES.get(head.lower(), head.lower())
+    rest = rest.strip()
+    tokens = rest.split()
+    spec = SPEC.get(word)
+    if spec is None:
+        guess = closest(word)
+        return ParseError(f"I don't know the command `{head}`.", guess, suggestion=True)
+
+    def bad(problem: str) -> ParseError:
+        return ParseError(problem, spec)
+
+    if word in ("version", "status", "checklist", "whoami"):
+        return bad(f"`{word}` takes no arguments; got `{rest}`.") if tokens else Command(word)
+    if word == "help":
+        if not tokens:
+            return Command("help")
+        topic = ALIASES.get(tokens[0].lower(), tokens[0].lower())
+        if topic not in SPEC or len(tokens) > 1:
+            return ParseError(f"There is no command `{rest}`.", closest(tokens[0]), suggestion=True)
+        return Command("help", {"topic": topic})
+    if word == "errors":
+        args: dict = {}
+        for token in tokens:
+            key = "status" if token.lower() in ERROR_STATUS_WORDS else "category"
+            if key in args:
+                return bad(f"`errors` takes one category and one of open|all; `{token}` is one too many.")
+            args[key] = token.lower()
+        return Command("errors", args)
+    if word in ("error", "dismiss", "approve", "job"):
+        if len(tokens) != 1:
+            return bad(f"`{word}` takes exactly one id.")
+        if word == "job":
+            return Command("job", {"job_id": tokens[0]})
+        number = _positive_int(tokens[0])
+        if number is None:
+            return bad(f"`{tokens[0]}` is not an id (a positive number).")
+        return Command(word, {"request_id" if word == "approve" else "error_id": number})
+    if word == "retry":
+        if len(tokens) != 1:
+            return bad("`retry` takes one error id or one category.")
+        number = _positive_int(tokens[0])
+        if number is not None:
+            return Command("retry", {"error_id": number})
+        if not tokens[0].isalpha():
+            return bad(f"`{tokens[0]}` is neither an error id nor a category.")
+        return Command("retry", {"category": tokens[0].lower()})
+    if word == "sync":
+        if tokens and tokens[0].lower() in ("prospect", "prospects"):
+            tokens = tokens[1:]
+        if len(tokens) != 1:
+            return bad("`sync` takes one prospect id or one email address.")
+        number = _positive_int(tokens[0])
+        if number is not None:
+            return Command("sync", {"prospect_id": number})
+        if "@" in tokens[0]:
+            return Command("sync", {"email": tokens[0]})
+        return bad(f"`{tokens[0]}` is neither a prospect id (a number) nor an email address.")
+    if word == "send":
+        if len(tokens) != 2 or tokens[0].lower() not in SEND_OBJECTS:
+            return bad("`send` takes lead, contact or account and a Salesforce id.")
+        return Command("send", {"sobject": tokens[0].capitalize(), "crm_id": tokens[1]})
+    if word in ("pause", "resume"):
+        return Command(word, {"reason" if word == "pause" else "note": rest or None})
+    if word == "deny":
+        if not tokens:
+            return bad("`deny` needs the request id.")
+        number = _positive_int(tokens[0])
+        if number is None:
+            return bad(f"`{tokens[0]}` is not a request id (a positive number).")
+        reason = rest[len(tokens[0]):].strip()
+        return Command("deny", {"request_id": number, "reason": reason or None})
+    if word == "create":
+        args = {}
+        i = 0
+        while i < len(tokens):
+            token = tokens[i].lower()
+            if token in VERSIONS and "version" not in args:
+                args["version"] = VERSIONS[token]
+            elif token == "owner" and i + 1 < len(tokens) and "owner" not in args:
+                args["owner"] = tokens[i + 1]
+                i += 1
+            else:
+                return bad(f"I don't understand `{tokens[i]}` here.")
+            i += 1
+        return Command("create", args)
+    raise AssertionError(f"no parser for {word}")  # every SPECS entry is handled above
+
+
+def help_text(topic: str | None = None) -> str:
+    if topic:
+        spec = SPEC[topic]
+        return f"`{spec.usage}` - {spec.summary}"
+    width = max(len(s.usage) for s in SPECS)
+    lines = [f"  {s.usage.ljust(width)}  {s.summary}" for s in SPECS]
+    return "Commands (`/pardot COMMAND`, a mention, a DM or the shell):\n" + "\n".join(lines)
