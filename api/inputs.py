@@ -25,7 +25,13 @@ def parse(spec: OpenApi) -> None:
     path, method = openapi_path(request.url_rule.rule), request.method
     problems: dict[str, str] = {}
     query = {}
-    for param, validator in spec.query_parameters(path, method):
+    params = spec.query_parameters(path, method)
+    known = {param["name"] for param, _ in params}
+    for name in request.args:
+        if name not in known:  # a typo (`categroy=`) would otherwise silently widen a filter
+            problems[name or "(empty name)"] = "is not a query parameter of this endpoint" + (
+                f"; known: {', '.join(sorted(known))}" if known else "")
+    for param, validator in params:
         name = param["name"]
         if name not in request.args:
             continue

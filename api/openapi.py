@@ -15,7 +15,7 @@ from referencing.jsonschema import DRAFT202012
 
 DOC_PATH = Path(__file__).with_name("openapi.json")
 BASE = "urn:pardot-connector:openapi"
-_FLASK_VAR = re.compile(r"<(?:[a-z]+:)?(\w+)>")
+_FLASK_VAR = re.compile(r"<(?:[^:>]+:)?(\w+)>")
 
 
 def _pointer(*parts: str) -> str:

@@ -18,16 +18,16 @@ def request_reactivation():
     return jsonify(result), 201, {"Location": url_for("v1.get_reactivation", request_id=result["id"])}
 
 
-@bp.get("/reactivations/<int:request_id>")
+@bp.get("/reactivations/<int(min=1, max=2147483647):request_id>")
 def get_reactivation(request_id: int):
     return jsonify(service().get_reactivation(principal(), request_id))
 
 
-@bp.post("/reactivations/<int:request_id>/approve")
+@bp.post("/reactivations/<int(min=1, max=2147483647):request_id>/approve")
 def approve(request_id: int):
     return jsonify(service().approve_reactivation(principal(), request_id))
 
 
-@bp.post("/reactivations/<int:request_id>/deny")
+@bp.post("/reactivations/<int(min=1, max=2147483647):request_id>/deny")
 def deny(request_id: int):
     return jsonify(service().deny_reactivation(principal(), request_id, g.body.get("reason")))

@@ -16,12 +16,12 @@ def list_errors():
                                          limit=q.get("limit", 50)))
 
 
-@bp.get("/sync-errors/<int:error_id>")
+@bp.get("/sync-errors/<int(min=1, max=2147483647):error_id>")
 def get_error(error_id: int):
     return jsonify(service().get_error(principal(), error_id))
 
 
-@bp.post("/sync-errors/<int:error_id>/retry")
+@bp.post("/sync-errors/<int(min=1, max=2147483647):error_id>/retry")
 def retry_error(error_id: int):
     return accepted(service().retry_errors(principal(), error_id=error_id))
 
@@ -31,6 +31,6 @@ def retry_category():
     return accepted(service().retry_errors(principal(), category=g.body["category"]))
 
 
-@bp.post("/sync-errors/<int:error_id>/dismiss")
+@bp.post("/sync-errors/<int(min=1, max=2147483647):error_id>/dismiss")
 def dismiss_error(error_id: int):
     return jsonify(service().dismiss_error(principal(), error_id))
