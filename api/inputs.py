@@ -10,6 +10,8 @@ from flask import g, request
 from .errors import ApiError
 from .openapi import OpenApi, field_errors, openapi_path
 
+MAX_ID = 2**31 - 1  # SQL INTEGER keys: larger numbers name nothing, and PostgreSQL refuses them
+
 
 def _coerce(param: dict, raw: str):
     kind = param["schema"].get("type")
@@ -50,6 +52,9 @@ def parse(spec: OpenApi) -> None:
         g.body = _body(problems, spec.body_required(path, method))
         if not problems:
             problems.update(field_errors(validator, g.body))
+    cursor = query.get("cursor")
+    if isinstance(cursor, str) and cursor.isdigit() and int(cursor) > MAX_ID:
+        problems["cursor"] = "is not a cursor this API returned"
     if problems:
         raise ApiError(400, "invalid", "invalid request: " + "; ".join(f"{k} {v}" for k, v in problems.items()),
                        problems)

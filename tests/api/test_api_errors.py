@@ -142,3 +142,8 @@ def test_unexpected_errors_are_500_without_internals(app, api, connector, runtim
     error = r.get_json()["error"]
     assert error["code"] == "internal_error" and "hunter2" not in r.get_data(as_text=True)
     assert "incident" in error["message"]
+
+
+def test_a_cursor_beyond_any_id_is_400(api, connector):
+    r = api.get("/api/v1/sync-errors?cursor=9999999999")
+    assert r.status_code == 400 and r.get_json()["error"]["details"] == {"cursor": "is not a cursor this API returned"}
