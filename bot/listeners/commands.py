@@ -26,7 +26,8 @@ def on_pardot(ack, command, context):
         return
     # A reactivation request: answer now, then post the approval message for the admins.
     where = deps.approvals.target(channel)
-    ack(text=render.reactivation_filed(reply.request, render.channel_link(where))[0])
+    text, blocks = render.reactivation_filed(reply.request, render.channel_link(where))
+    ack(text=text, blocks=blocks)
     try:
         deps.approvals.post_request(reply.request, channel)
     except SlackApiError as exc:

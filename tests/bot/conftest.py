@@ -154,3 +154,15 @@ class SlackRequests:
 @pytest.fixture
 def slack(web, fake_slack) -> SlackRequests:
     return SlackRequests(web, fake_slack)
+
+
+def eventually(predicate, timeout: float = 20, what: str = "the condition"):
+    """Wait for work the bot does after it answered Slack (bolt runs listeners after the ack)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
