@@ -10,7 +10,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from . import errorqueue
 from .http import make_session
@@ -21,12 +21,19 @@ from .metadata import (PARDOT_CAMPAIGN_FIELDS, PARDOT_USER_FIELDS, SF_CAMPAIGN_S
                        sync_campaigns, sync_pardot_users, sync_sf_users)
 from .models import (Connector, CrmRecord, Cursor, CycleRun, FieldMapping, MdsRule, PendingChange, Prospect,
                      RecordLink, SyncError, UserMatch, utcnow)
-from .reconcile import Context, Reconciler
-from .records import (EMAIL_FIELD, crm_row, pardot_datetime, prospect_fields, prospect_row, sf_fields,
-                      soql_datetime)
+from .bulk import FLUSH_ROWS, MIN_IMPORT_ROWS, BulkRow, run_import
+from .reconcile import S2P, Context, CreateLead, CreateProspect, Reconciler
+from .records import (EMAIL_FIELD, crm_row, link_values, pardot_datetime, prospect_fields, prospect_row,
+                      sf_fields, soql_datetime)
 from .remote import BudgetExhausted, RemoteCallError, RemoteError
 
 log = logging.getLogger("connector.engine")
+
+
+def error_dict(entry):
+    from .service import error_dict as render
+
+    return render(entry)
 SYNC_OBJECTS = ("Lead", "Contact", "Account")
 OBJECT_FILTER = {"Lead": "", "Contact": "IsPersonAccount = false", "Account": "IsPersonAccount = true"}
 LOCK_TTL = 120
@@ -230,27 +237,104 @@ class Engine:
             new_cursors[f"sf:{sobject}"] = ingest_crm(self.store, cid, sobject, results[sobject], ctx.mappings,
                                                       ctx.mds_for(sobject), stats)
             read[sobject] = stats
-        self.reconcile_pending(ctx)
+        new_cursors["pardot:prospects"] = _later(new_cursors["pardot:prospects"], self.reconcile_pending(ctx))
         # R17: cursors move only now, after the writes they cover are committed.
         self._set_cursors(cid, new_cursors)
         return {"metadata": {"users": True, "campaigns": True}, "read": read}
 
-    def reconcile_pending(self, ctx: Context) -> None:
-        """Work off the pending list in chunks; a budget stop leaves the rest for later."""
-        last = ("", "")
-        while True:
-            with self.store.session() as s:
-                rows = s.execute(select(PendingChange.side, PendingChange.record_id).where(
-                    PendingChange.connector_id == ctx.connector_id,
-                    (PendingChange.side > last[0]) | ((PendingChange.side == last[0]) &
-                                                      (PendingChange.record_id > last[1])))
-                    .order_by(PendingChange.side, PendingChange.record_id).limit(200)).all()
-            if not rows:
-                return
-            last = (rows[-1][0], rows[-1][1])
-            sf_ids = [rid for side, rid in rows if side == "salesforce"]
-            prospect_ids = [int(rid) for side, rid in rows if side == "pardot"]
-            Reconciler(ctx).process(sf_ids, prospect_ids)
+    def reconcile_pending(self, ctx: Context) -> datetime | None:
+        """Work off the pending list in chunks; a budget stop leaves the rest for later.
+
+        Prospect creates and link writes are deferred and flushed as bulk imports; returns
+        the newest prospect update read back after them (the Pardot cursor may move there)."""
+        last, newest = ("", ""), None
+        ctx.deferred = []
+        try:
+            while True:
+                with self.store.session() as s:
+                    rows = s.execute(select(PendingChange.side, PendingChange.record_id).where(
+                        PendingChange.connector_id == ctx.connector_id,
+                        (PendingChange.side > last[0]) | ((PendingChange.side == last[0]) &
+                                                          (PendingChange.record_id > last[1])))
+                        .order_by(PendingChange.side, PendingChange.record_id).limit(200)).all()
+                if not rows:
+                    break
+                last = (rows[-1][0], rows[-1][1])
+                sf_ids = [rid for side, rid in rows if side == "salesforce"]
+                prospect_ids = [int(rid) for side, rid in rows if side == "pardot"]
+                Reconciler(ctx).process(sf_ids, prospect_ids)
+                if len(ctx.deferred) >= FLUSH_ROWS:
+                    newest = _later(newest, self._flush(ctx))
+            return _later(newest, self._flush(ctx))
+        finally:
+            ctx.deferred = None
+
+    def _flush(self, ctx: Context) -> datetime | None:
+        items, ctx.deferred = ctx.deferred, []
+        if not items:
+            return None
+        creates = [i for i in items if isinstance(i, CreateProspect)]
+        links = [i for i in items if isinstance(i, CreateLead)]
+        saved, ctx.deferred = ctx.deferred, None
+        try:
+            if len(items) < MIN_IMPORT_ROWS:
+                Reconciler(ctx).finish(creates, links)
+                return None
+            return self._import(ctx, creates, links)
+        finally:
+            ctx.deferred = saved
+
+    def _import(self, ctx: Context, creates: list, links: list) -> datetime | None:
+        """Bulk path: imports, then read the written prospects back and link them from the mirror."""
+        started = utcnow() - timedelta(seconds=2)
+        failed: dict[str, RemoteError] = {}
+        if creates:
+            rows = [BulkRow(c.crm.crm_id, c.values, ("matchSalesforceId", c.crm.crm_id) if ctx.ampsea else None)
+                    for c in creates]
+            failed.update(run_import(ctx.pardot, rows).failed)
+        if links:
+            rows = [BulkRow(lc.crm.crm_id, {k: v for k, v in link_values("Lead", lc.crm.crm_id).items()
+                                            if v is not None}, ("matchId", str(lc.prospect.prospect_id)))
+                    for lc in links]
+            failed.update(run_import(ctx.pardot, rows).failed)
+        by_crm = {c.crm.crm_id: c.crm for c in creates}
+        by_crm.update({lc.crm.crm_id: lc.crm for lc in links})
+        failed_links = [lc.prospect.prospect_id for lc in links if lc.crm.crm_id in failed]
+        with self.store.session() as s:
+            for crm_id, error in failed.items():
+                row = by_crm[crm_id]
+                entry, fresh = errorqueue.record_failure(s, ctx.connector_id, S2P, row.sobject, crm_id, error,
+                                                         crm_id=crm_id, email=row.email)
+                ctx.count(S2P, "failed")
+                if fresh:
+                    s.flush()
+                    ctx.new_errors.append(error_dict(entry))
+            if failed:
+                s.execute(delete(PendingChange).where(PendingChange.connector_id == ctx.connector_id,
+                                                      PendingChange.side == "salesforce",
+                                                      PendingChange.record_id.in_(list(failed))))
+            if failed_links:
+                s.execute(delete(PendingChange).where(PendingChange.connector_id == ctx.connector_id,
+                                                      PendingChange.side == "pardot",
+                                                      PendingChange.record_id.in_([str(i) for i in failed_links])))
+        stats: dict = {}
+        read_back = ctx.pardot.query("prospects", ctx.prospect_fields, deleted="all", orderBy="updatedAt",
+                                     updatedAtAfterOrEqualTo=pardot_datetime(started))
+        newest = ingest_prospects(self.store, ctx.connector_id, read_back, ctx.mappings, stats)
+        ctx.count(S2P, "created", sum(1 for c in creates if c.crm.crm_id not in failed))
+        # The written prospects and their Salesforce records now pair up in the mirror: linking
+        # them costs no API call (their values already agree).
+        with self.store.session() as s:
+            waiting_p = [int(rid) for rid in s.scalars(select(PendingChange.record_id).where(
+                PendingChange.connector_id == ctx.connector_id, PendingChange.side == "pardot",
+                PendingChange.queued_at >= started))]
+        done_sf = [c.crm.crm_id for c in creates if c.crm.crm_id not in failed]
+        waiting_p = sorted(set(waiting_p) | {lc.prospect.prospect_id for lc in links if lc.crm.crm_id not in failed})
+        for sf_batch in chunks(done_sf):
+            Reconciler(ctx).process(sf_batch, [])
+        for p_batch in chunks(waiting_p):
+            Reconciler(ctx).process([], p_batch)
+        return newest
 
     # ------------------------------------------------------------------ checks and state (R28, R30)
     def _record_checks(self, connector_id: int, side: str, ok: bool, reason: str | None) -> None:
@@ -452,6 +536,10 @@ class Engine:
         if not ids:
             return {"retried": 0}
         return self.retry_errors(connector_id, ids)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None or (b is not None and b > a) else a
 
 
 def _since(soql: str, cursor: datetime | None, extra: str = "", overlap: timedelta = timedelta(0)) -> str:

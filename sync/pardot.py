@@ -7,6 +7,7 @@ capped exponential backoff; the daily limit (122) raises BudgetExhausted.
 """
 from __future__ import annotations
 
+import json as json_lib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
@@ -141,21 +142,37 @@ class PardotClient:
         return results
 
     # --- the request wrapper ----------------------------------------------------------------
+    # --- Import API: bulk upserts, a few calls for thousands of rows ----------------------
+    def create_import(self, csv_text: str) -> dict:
+        """Creates a prospect upsert import with one CSV batch, submitted at once."""
+        spec = {"operation": "Upsert", "object": "Prospect", "state": "Ready", "createOnNoMatch": True}
+        files = {"input": (None, json_lib.dumps(spec), "application/json"),
+                 "importFile": ("prospects.csv", csv_text.encode("utf-8"), "text/csv")}
+        return self._request("POST", "/imports", files=files, idempotent=False)
+
+    def get_import(self, import_id: int) -> dict:
+        return self._request("GET", f"/imports/{import_id}")
+
+    def import_errors(self, import_id: int) -> str:
+        return self._request("GET", f"/imports/{import_id}/errors", raw=True)
+
     def _request(self, method: str, path: str, params: dict | None = None, json=None,
-                 idempotent: bool = True):
+                 idempotent: bool = True, files=None, raw: bool = False):
         transient = self.transient_retry.retrying(is_retryable)
         waits = self.busy_retry.retrying(lambda e: isinstance(e, _Busy))
         try:
-            return transient(waits, self._attempt, method, path, params, json, idempotent)
+            return transient(waits, self._attempt, method, path, params, json, idempotent, files, raw)
         except _Busy as exc:
             raise exc.error from None
 
-    def _attempt(self, method, path, params, json, idempotent):
+    def _attempt(self, method, path, params, json, idempotent, files=None, raw=False):
         renewed = False
         while True:
             token = self.token()
-            resp = self._send(method, path, params, json, token, idempotent)
+            resp = self._send(method, path, params, json, token, idempotent, files)
             if resp.status_code < 300:
+                if raw:
+                    return resp.text
                 return resp.json() if resp.content else None
             code, message = _error_body(resp)
             if code == PARDOT_BAD_TOKEN and not renewed:
@@ -164,7 +181,7 @@ class PardotClient:
                 continue
             raise self._error(method, path, resp.status_code, code, message)
 
-    def _send(self, method, path, params, json, token, idempotent) -> requests.Response:
+    def _send(self, method, path, params, json, token, idempotent, files=None) -> requests.Response:
         try:
             slot = self.semaphore.acquire(timeout=self.timeout)
         except SemaphoreTimeout as exc:
@@ -173,8 +190,8 @@ class PardotClient:
             self.budget.spend(SIDE)
             headers = {"Authorization": f"Bearer {token}",
                        "Pardot-Business-Unit-Id": self.config.pardot_business_unit_id}
-            return self.session.request(method, self.base + path, params=params, json=json, headers=headers,
-                                        timeout=self.timeout)
+            return self.session.request(method, self.base + path, params=params, json=json, files=files,
+                                        headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
             raise connection_error(SIDE, f"Pardot {method} {path}", exc, idempotent) from None
         finally:

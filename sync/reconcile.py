@@ -43,6 +43,8 @@ class Context:
     prospect_fields: list[str]
     stats: dict = field(default_factory=lambda: {S2P: {}, P2S: {}})
     new_errors: list = field(default_factory=list)
+    # In a cycle: prospect creates and link writes wait here for one bulk import (sync.bulk).
+    deferred: list | None = None
 
     def count(self, direction: str, what: str, n: int = 1) -> None:
         self.stats[direction][what] = self.stats[direction].get(what, 0) + n
@@ -83,6 +85,7 @@ class CreateLead:
     merged: dict
     crm: CrmRow | None = None
     error: RemoteError | None = None
+    committed: bool = False  # the lead and its link are stored; only Pardot's copy of the link is due
 
 
 class Reconciler:
@@ -369,7 +372,7 @@ class Reconciler:
         pair.merged = result.merged
         pair.sf_changes = result.to_salesforce
         pair.pardot_changes = dict(result.to_pardot)
-        if pair.new_link or p.crm_id != link.crm_id:
+        if p.crm_id != link.crm_id:  # R10: Pardot carries the link too
             pair.pardot_changes.update(link_values(link.crm_type, link.crm_id))
         if pair.new_link:
             pair.action = "linked"
@@ -429,6 +432,10 @@ class Reconciler:
                 calls.append(lambda pid=pid, ch=dict(pair.pardot_changes):
                              ctx.pardot.update_prospect(pid, ch, fields))
                 targets.append(("update", pair))
+        if ctx.deferred is not None:
+            ctx.deferred.extend(creates)
+            ctx.deferred.extend(lc for lc in lead_creates if lc.crm is not None)
+            creates, lead_creates = [], []
         for c in creates:
             if ctx.ampsea:
                 calls.append(lambda v=dict(c.values): ctx.pardot.create_prospect(v, fields))
@@ -543,7 +550,8 @@ class Reconciler:
                 upsert(s, CrmRecord, [crm.as_row(cid)], ("connector_id", "crm_id"))
                 self._set_outcome(crm.crm_id, p.prospect_id, out)
 
-            for c in creates:
+            deferred = ctx.deferred is not None
+            for c in ([] if deferred else creates):
                 if c.error:
                     self._fail(s, S2P, c.crm.sobject, c.crm.crm_id, c.error, None, c.crm.crm_id, c.crm.email)
                     self._set_outcome(c.crm.crm_id, None, {"ok": False, "category": c.error.category,
@@ -569,6 +577,12 @@ class Reconciler:
 
             for lc in lead_creates:
                 p = lc.prospect
+                if lc.committed:  # a deferred link write has come back
+                    if lc.error:
+                        self._fail(s, S2P, "Lead", lc.crm.crm_id, lc.error, p.prospect_id, lc.crm.crm_id, p.email)
+                    else:
+                        upsert(s, Prospect, [p.as_row(cid)], ("connector_id", "prospect_id"))
+                    continue
                 if lc.crm is None:
                     self._fail(s, P2S, "Prospect", str(p.prospect_id), lc.error, p.prospect_id, None, p.email)
                     self._set_outcome(None, p.prospect_id, {"ok": False, "category": lc.error.category,
@@ -584,6 +598,7 @@ class Reconciler:
                 if lc.error:  # the lead exists; Pardot did not take the link ids yet
                     self._fail(s, S2P, "Lead", lc.crm.crm_id, lc.error, p.prospect_id, lc.crm.crm_id, p.email)
                 resolved_p2s.append(str(p.prospect_id))
+                lc.committed = True
                 self._set_outcome(lc.crm.crm_id, p.prospect_id, {"ok": True, "action": "created",
                                                                  "prospect_id": p.prospect_id,
                                                                  "crm_id": lc.crm.crm_id, "crm_type": "Lead"})
@@ -597,6 +612,11 @@ class Reconciler:
                 self.outcomes.setdefault(key, {"ok": True, "action": "skipped", "state": state, "reason": detail})
             errorqueue.resolve(s, cid, S2P, resolved_s2p)
             errorqueue.resolve(s, cid, P2S, resolved_p2s)
+            if deferred:  # their pending rows go once the import has written them (crash-safe)
+                waiting = {c.crm.crm_id for c in creates}
+                sf_ids = [i for i in sf_ids if i not in waiting]
+                linking = {lc.prospect.prospect_id for lc in lead_creates if lc.crm is not None}
+                prospect_ids = [i for i in prospect_ids if i not in linking]
             if sf_ids:
                 s.execute(delete(PendingChange).where(PendingChange.connector_id == cid,
                                                       PendingChange.side == "salesforce",
@@ -605,6 +625,12 @@ class Reconciler:
                 s.execute(delete(PendingChange).where(PendingChange.connector_id == cid,
                                                       PendingChange.side == "pardot",
                                                       PendingChange.record_id.in_([str(i) for i in prospect_ids])))
+
+    def finish(self, creates: list[CreateProspect], links: list[CreateLead]) -> None:
+        """Deferred writes too few for an import: as single calls, then the usual bookkeeping."""
+        self._write_pardot({}, creates, links)
+        self._commit([c.crm.crm_id for c in creates], [lc.prospect.prospect_id for lc in links], {}, creates,
+                     links, [])
 
     def _set_outcome(self, crm_id, prospect_id, outcome) -> None:
         if crm_id:

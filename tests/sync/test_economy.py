@@ -22,11 +22,19 @@ def test_first_sync_of_1000_leads_to_pardot(active, world):
     world.cycle()
     total, by = _calls(world)
     assert len(world.prospects()) == 1000
-    # One composite read (≤2000 records fit its first page), 1000 upserts, 3 Pardot reads.
+    assert len(world.links()) == 1000
+    # Salesforce: one composite read (≤2000 records fit its first page) and, since Pardot owns
+    # the score (R16), the new prospects' score written back in 5 collections of 200.
     assert by.get("salesforce POST /composite") == 1
-    assert total["salesforce"] == 1
-    assert by.get("pardot POST /api/v5/objects/prospects/do/upsertLatestByEmail") == 1000
-    assert total["pardot"] == 1000 + 3, by
+    assert by.get("salesforce PATCH /composite/sobjects") == 5
+    assert total["salesforce"] == 1 + 5
+    # Pardot: users, campaigns and prospects read; one import; its status read until complete;
+    # the written prospects read back in one page. No single-record write.
+    assert by.get("pardot POST /api/v5/imports") == 1
+    polls = by.get("pardot GET /api/v5/imports/{id}", 0)
+    assert 1 <= polls <= 4
+    assert by.get("pardot GET /api/v5/objects/prospects") == 2
+    assert total["pardot"] == 3 + 1 + polls + 1, by
 
 
 def test_first_sync_of_1000_prospects_to_salesforce(active, world):
@@ -36,12 +44,17 @@ def test_first_sync_of_1000_prospects_to_salesforce(active, world):
     world.reset_calls()
     world.cycle()
     total, by = _calls(world)
-    assert len(world.sf("Lead")) == 1000, (by, [(e.code, e.message) for e in world.errors()][:3])
-    # 1 composite read + 5 collection creates; 1 prospect page + users + campaigns + 1000 link writes.
+    assert len(world.sf("Lead")) == 1000
+    # Salesforce: 1 composite read + 5 collection creates of 200.
     assert by.get("salesforce POST /composite/sobjects") == 5
     assert total["salesforce"] == 1 + 5
-    assert by.get("pardot PATCH /api/v5/objects/prospects/{id}") == 1000
-    assert total["pardot"] == 3 + 1000
+    # Pardot: 3 reads; the 1000 link ids (R10) in one import, polled, then read back.
+    assert by.get("pardot POST /api/v5/imports") == 1
+    polls = by.get("pardot GET /api/v5/imports/{id}", 0)
+    assert 1 <= polls <= 4
+    assert by.get("pardot PATCH /api/v5/objects/prospects/{id}") is None
+    assert total["pardot"] == 3 + 1 + polls + 1, by
+    assert all(p["salesforceLeadId"] for p in world.prospects())
 
 
 def test_a_cycle_with_nothing_changed_costs_four_calls_and_writes_nothing(active, world):
