@@ -5,18 +5,22 @@ Reads stdin line by line, so it works typed or piped; `/as EMAIL` switches ident
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import re
 import sys
 import time
 from typing import Iterable, Iterator, TextIO
 
-from sync.errors import ServiceError
+from sync.errors import NotFound, ServiceError
+from sync.roles import Principal
 
+from . import render
 from .dispatch import Dispatcher
-from .grammar import Command
+from .grammar import Command, parse
 
 PROMPT = "pardot> "
+FIRST_CYCLE_WAIT = 30.0
 FOLLOW_UP = "I print its outcome once it ends (or ask: `job ID`)."
 _EMOJI = {":white_check_mark:": "✓", ":x:": "✗", ":warning:": "!", ":no_entry:": "✗",
           ":hourglass:": "…", ":rotating_light:": "!", ":red_circle:": "✗", ":large_green_circle:": "✓"}
@@ -44,66 +48,123 @@ def _lines(stdin: Iterable[str], stdout: TextIO, interactive: bool) -> Iterator[
         yield line
 
 
+def server_operator() -> Principal:
+    """Who creates the first connector from the shell: before one exists no Pardot user is
+    known, so nobody has a role yet (R33). Whoever runs the shell on the server holds the
+    database credentials already (the same rule as `flask connector`)."""
+    return Principal(f"cli:{getpass.getuser()}", "admin", "cli", "server operator creating the first connector")
+
+
+class Shell:
+    def __init__(self, runtime, stdout: TextIO, first_cycle_wait: float):
+        self.service = runtime.service()
+        self.dispatcher = Dispatcher(self.service)
+        self.stdout = stdout
+        self.first_cycle_wait = first_cycle_wait
+        self.email: str | None = None
+        self.pending: dict[str, dict] = {}
+
+    def say(self, text: str) -> None:
+        print(terminal_text(text), file=self.stdout, flush=True)
+
+    @property
+    def principal(self) -> Principal:
+        # Resolved per command, so a changed Pardot role or override applies without a restart.
+        return self.service.resolve_role(self.email, "cli")
+
+    def become(self, email: str | None) -> None:
+        self.email = email
+        p = self.principal
+        self.say(f"Acting as {p.who}: role {p.role} ({p.role_source}).")
+
+    def report_finished(self) -> None:
+        for job_id in list(self.pending):
+            try:
+                job = self.service.get_job(self.principal, job_id)
+            except ServiceError as exc:
+                self.say(f"job {job_id}: {exc.message}")
+                self.pending.pop(job_id)
+                continue
+            if job["state"] not in ("queued", "started"):
+                self.pending.pop(job_id)
+                self.say(self.dispatcher.execute(self.principal, Command("job", {"job_id": job_id})).text)
+
+    def command(self, line: str) -> None:
+        parsed = parse(line)
+        if isinstance(parsed, Command) and parsed.name == "create" and not self._connector_exists():
+            self._create_first(parsed)
+            return
+        reply = self.dispatcher.run(self.principal, line, notify={"transport": "cli"}, follow_up=FOLLOW_UP)
+        self.say(reply.text)
+        if reply.job and reply.job["state"] in ("queued", "started"):
+            self.pending[reply.job["id"]] = reply.job
+
+    def _connector_exists(self) -> bool:
+        try:
+            self.service.connector_id()
+            return True
+        except NotFound:
+            return False
+
+    def _create_first(self, cmd: Command) -> None:
+        operator = server_operator()
+        self.say(f"No connector exists yet, so nobody has a role: creating it as the server operator {operator.who}.")
+        reply = self.dispatcher.execute(operator, cmd)
+        self.say(reply.text)
+        if not reply.ok:
+            return
+        # People's roles come from the Pardot users the first cycle reads (R4, R33).
+        self.say("Waiting for the first cycle to verify the credentials and read the Pardot users…")
+        deadline = time.monotonic() + self.first_cycle_wait
+        while time.monotonic() < deadline:
+            last = self.service.status(operator).get("last_cycle")
+            if last and last.get("finished_at"):
+                self.service.forget_roles()  # roles looked up before the users were known
+                self.say(f"First cycle: {render.cycle_line(last)}.")
+                self.become(self.email)
+                return
+            time.sleep(0.25)
+        self.say("No worker has run the first cycle yet (is `python app.py worker` running?); "
+                 "roles apply once it has.")
+
+    def finish(self, wait: float) -> None:
+        deadline = time.monotonic() + max(0.0, wait)
+        self.report_finished()
+        while self.pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+            self.report_finished()
+        for job_id in self.pending:
+            self.say(f"job {job_id} has not ended yet; `job {job_id}` shows its outcome later.")
+
+
 def run_shell(runtime, argv: list[str], stdin: Iterable[str] | None = None, stdout: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python app.py shell", description="chat commands in a terminal")
     parser.add_argument("--as", dest="as_email", default=os.environ.get("CONNECTOR_SHELL_AS"),
                         help="act as this email address (its role comes from the Pardot user or the override list)")
     parser.add_argument("--wait", type=float, default=0.0,
                         help="at the end of input, wait up to this many seconds for queued jobs to end")
+    parser.add_argument("--first-cycle-wait", type=float, default=FIRST_CYCLE_WAIT,
+                        help="after creating the first connector, wait this long for its first cycle")
     args = parser.parse_args(argv)
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     interactive = bool(getattr(stdin, "isatty", lambda: False)())
-    service = runtime.service()
-    dispatcher = Dispatcher(service)
-    pending: dict[str, dict] = {}
-
-    def say(text: str) -> None:
-        print(terminal_text(text), file=stdout, flush=True)
-
-    def become(email: str | None):
-        principal = service.resolve_role(email, "cli")
-        say(f"Acting as {principal.who}: role {principal.role} ({principal.role_source}).")
-        return principal
-
-    def report_finished() -> None:
-        for job_id in list(pending):
-            try:
-                job = service.get_job(principal, job_id)
-            except ServiceError as exc:
-                say(f"job {job_id}: {exc.message}")
-                pending.pop(job_id)
-                continue
-            if job["state"] not in ("queued", "started"):
-                pending.pop(job_id)
-                say(dispatcher.execute(principal, Command("job", {"job_id": job_id})).text)
-
-    principal = become(args.as_email)
-    say("Type `help` for the commands, `/as EMAIL` to switch identity, `exit` to quit.")
+    shell = Shell(runtime, stdout, args.first_cycle_wait)
+    shell.become(args.as_email)
+    shell.say("Type `help` for the commands, `/as EMAIL` to switch identity, `exit` to quit.")
     for raw in _lines(stdin, stdout, interactive):
-        report_finished()
+        shell.report_finished()
         line = raw.strip()
-        if not line or line.startswith("#!"):
+        if not line or line.startswith("#"):
             continue
         if line.lower() in ("exit", "quit", "/exit", "/quit"):
             break
         if line.split()[0].lower() == "/as":
-            email = line[3:].strip()
-            if not email:
-                say("Usage: `/as EMAIL`")
-                continue
-            principal = become(email)
+            if not line[3:].strip():
+                shell.say("Usage: `/as EMAIL`")
+            else:
+                shell.become(line[3:].strip())
             continue
-        reply = dispatcher.run(principal, line, notify={"transport": "cli"}, follow_up=FOLLOW_UP)
-        say(reply.text)
-        if reply.job and reply.job["state"] in ("queued", "started"):
-            pending[reply.job["id"]] = reply.job
-    deadline = time.monotonic() + max(0.0, args.wait)
-    report_finished()
-    while pending and time.monotonic() < deadline:
-        time.sleep(0.2)
-        report_finished()
-    for job_id in pending:
-        say(f"job {job_id} has not ended yet; `job {job_id}` shows its outcome later.")
+        shell.command(line)
+    shell.finish(args.wait)
     return 0
-

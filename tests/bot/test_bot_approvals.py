@@ -14,7 +14,7 @@ def ready(slack_runtime, connector):
     """A cycle has verified both sides, so the checklist passes (R30)."""
     result = slack_runtime.engine().run_cycle(connector)
     assert result["outcome"] == "ok", result
-    assert slack_runtime.service().checklist(Principal("t", "viewer", "cli")) ["passed"]
+    assert slack_runtime.service().checklist(Principal("t", "viewer", "cli"))["passed"]
     slack_runtime.notifier.flush()
     return connector
 

@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from sync.errorqueue import record_failure
-from sync.models import AuditEntry, Job, SyncError
+from sync.models import AuditEntry, Job
 from sync.remote import RemoteError
 from tests.bot.fake_slack import BOT_USER_ID
 
@@ -91,7 +91,7 @@ def test_manual_syncs_are_queued_and_acknowledged(slack, connector, slack_runtim
     assert jobs["send_to_pardot"].notify == {"transport": "slack", "response_url": fake_slack.response_url("UMGR"),
                                              "user": "UMGR"}
     job_id = jobs["send_to_pardot"].id
-    assert f"is queued" in answer(slack.command("USALES", f"job {job_id}"))
+    assert "is queued" in answer(slack.command("USALES", f"job {job_id}"))
     assert "not a Lead id" in answer(slack.command("UMKT", "send lead 003000000000001AAA"))
 
 

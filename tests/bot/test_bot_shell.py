@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from bot.shell import run_shell
 from sync.models import AuditEntry, UserMatch
-from sync.roles import Principal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,17 +66,35 @@ def test_shell_without_identity_is_a_viewer_and_ends_at_eof(runtime, service, ad
     assert "Connector version 2 for business unit" in out.getvalue()
 
 
-def test_python_app_py_shell_reads_piped_stdin(runtime, service, admin, sandbox, database_url, redis_url):
-    service.create_connector(admin)
-    seed_roles(runtime, service.connector_id())
+def test_the_demo_flow_through_python_app_py_shell_and_a_worker(runtime, sandbox, control, database_url, redis_url,
+                                                              tmp_path):
+    """`create` bootstraps the first connector; its first cycle (a real worker process)
+    reads the Pardot users, so the roles apply; then resume and a second admin approves."""
+    control.post("seed", json={"seed": 1, **{k: 0 for k in ("leads", "contacts", "person_accounts", "prospects",
+                                                             "users", "campaigns")}})  # the five fixed people
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SALESFORCE_", "PARDOT_"))}
     env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, CONNECTOR_DATA_DIR=str(runtime.config.data_dir),
                SANDBOX_INFO=os.path.join(sandbox.data_dir, "sandbox.json"))
-    done = subprocess.run([sys.executable, "app.py", "shell", "--as", "admin@sandbox.example"], cwd=ROOT, env=env,
-                          input="whoami\nversion\nerrors\nsend opportunity 006000000000001AAA\n", text=True,
-                          capture_output=True, timeout=120)
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "app.py", "worker"], cwd=ROOT, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            done = subprocess.run(
+                [sys.executable, "app.py", "shell", "--as", "admin@sandbox.example"], cwd=ROOT, env=env,
+                input="version\ncreate owner #sync-errors\nwhoami\nresume checklist reviewed\napprove 1\n"
+                      "/as admin2@sandbox.example\napprove 1\nstatus\nsend opportunity 006000000000001AAA\n",
+                text=True, capture_output=True, timeout=120)
+        finally:
+            worker.terminate()
+            worker.wait(30)
     assert done.returncode == 0, done.stderr
-    assert "Acting as admin@sandbox.example: role admin (Pardot user role Administrator)." in done.stdout
-    assert "Connector version 2 for business unit" in done.stdout
-    assert "No open sync errors." in done.stdout
-    assert "Usage: `send lead|contact|account ID`" in done.stdout
+    out = done.stdout
+    assert "Acting as admin@sandbox.example: role viewer (no Pardot user with this email)." in out
+    assert "no connector exists for business unit" in out  # `version` before `create`
+    assert "creating it as the server operator cli:" in out and "Connector v2 created for business unit" in out
+    assert "First cycle: #1 ok" in out
+    assert "You are admin@sandbox.example, role admin (Pardot user role Administrator), via cli." in out
+    assert "Reactivation request #1 by admin@sandbox.example (via cli): checklist reviewed is pending" in out
+    assert "you filed this request; a different admin must decide it (R31)" in out
+    assert "✓ Approved by admin2@sandbox.example at" in out and "State: ACTIVE" in out
+    assert "Usage: `send lead|contact|account ID`" in out
