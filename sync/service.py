@@ -432,6 +432,8 @@ class Service:
                 problems["since"] = f"{since!r} is not an ISO 8601 date-time"
         try:
             cursor = int(cursor) if cursor not in (None, "") else None
+            if cursor is not None and not 0 < cursor < 2 ** 31:
+                raise ValueError
         except (TypeError, ValueError):
             problems["cursor"] = "is not a cursor this API returned"
         try:
@@ -481,10 +483,16 @@ class Service:
                 stmt = select(SyncError.id).where(SyncError.connector_id == c.id,
                                                   SyncError.status.in_(("open", "retrying")))
                 if error_id is not None:
-                    e = s.get(SyncError, error_id)
+                    e = s.get(SyncError, error_id) if 0 < error_id < 2 ** 31 else None
                     if e is None or e.connector_id != c.id:
+                        audit.record(s, principal, "retry_errors", "failed", f"sync_error:{error_id}",
+                                     reason="not found")
+                        s.commit()
                         raise NotFound(f"no sync error #{error_id}")
                     if e.status not in ("open", "retrying"):
+                        audit.record(s, principal, "retry_errors", "failed", f"sync_error:{error_id}",
+                                     reason=e.status)
+                        s.commit()
                         raise Conflict(f"sync error #{error_id} is {e.status}; only open errors are retried")
                     stmt = stmt.where(SyncError.id == error_id)
                 else:
@@ -517,7 +525,12 @@ class Service:
     # ------------------------------------------------------------------ settings
     def get_settings(self, principal: Principal) -> dict:
         with self.store.session() as s:
-            return _settings_dict(self._connector(s), self._settings(self._connector(s)))
+            self._require(s, principal, "operator", "get_settings")
+            c = self._connector(s)
+            settings = _settings_dict(c, self._settings(c))
+            if not at_least(principal.role, "admin"):  # people's emails: admins only
+                del settings["role_overrides"]
+            return settings
 
     def update_settings(self, principal: Principal, changes: dict) -> dict:
         with self.store.session() as s:
@@ -676,7 +689,7 @@ class Service:
         try:
             cursor = int(cursor) if cursor not in (None, "") else None
             limit = int(limit)
-            if not 1 <= limit <= 200:
+            if not 1 <= limit <= 200 or (cursor is not None and not 0 < cursor < 2 ** 31):
                 raise ValueError
         except (TypeError, ValueError):
             raise Invalid("bad paging", {"cursor": "must be a cursor this API returned",

@@ -116,8 +116,9 @@ def run_worker(runtime):
     """Drain the queue in this process (RQ burst mode); returns how many jobs ran."""
 
     def run() -> int:
+        queued = runtime.queue.depth()
         worker = SimpleWorker([QUEUE], connection=runtime.redis)
         worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
-        return worker.successful_job_count + worker.failed_job_count
+        return queued
 
     return run

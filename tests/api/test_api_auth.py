@@ -55,7 +55,7 @@ def _endpoints(w):
                                                          "contact_field": "Email"}]}, "admin"),
         ("GET", "/api/v1/mds-rules", None, "viewer"),
         ("PUT", "/api/v1/mds-rules", {"enabled": False, "rules": []}, "admin"),
-        ("GET", "/api/v1/settings", None, "viewer"),
+        ("GET", "/api/v1/settings", None, "operator"),
         ("PATCH", "/api/v1/settings", {"auto_create_prospects": False}, "admin"),
         ("GET", "/api/v1/audit-log", None, "admin"),
     ]
