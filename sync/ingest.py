@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import select
 
@@ -26,59 +27,66 @@ def chunks(iterable: Iterable, size: int = CHUNK) -> Iterator[list]:
         yield batch
 
 
-def _crm_state(r: CrmRow) -> tuple:
-    return (r.email, r.is_deleted, r.converted_to, r.in_mds, r.values)
+@dataclass(frozen=True)
+class _Mirror:
+    """How one side's records sit in the store."""
+    model: type
+    key: str            # primary-key column besides connector_id
+    side: str           # PendingChange.side
+    row_type: type      # CrmRow | ProspectRow
+    state: Callable     # what counts as a change (R18)
+    stamp: Callable     # the record's change time (R17)
 
 
-def _prospect_state(p: ProspectRow) -> tuple:
-    return (p.email, p.is_deleted, p.assigned_to_id, p.crm_id, p.values)
+SF_MIRROR = _Mirror(CrmRecord, "crm_id", "salesforce", CrmRow,
+                    lambda r: (r.email, r.is_deleted, r.converted_to, r.in_mds, r.values), lambda r: r.modstamp)
+PARDOT_MIRROR = _Mirror(Prospect, "prospect_id", "pardot", ProspectRow,
+                        lambda p: (p.email, p.is_deleted, p.assigned_to_id, p.crm_id, p.values), lambda p: p.updated_at)
+
+
+def _store_page(s, mirror: _Mirror, connector_id: int, rows: list, queue: bool) -> int:
+    """Mirror a page of records; returns how many were queued as changed."""
+    ids = [getattr(r, mirror.key) for r in rows]
+    column = getattr(mirror.model, mirror.key)
+    existing = {getattr(m, mirror.key): mirror.row_type.from_model(m) for m in s.scalars(
+        select(mirror.model).where(mirror.model.connector_id == connector_id, column.in_(ids)))}
+    changed = [i for i, r in zip(ids, rows)
+               if i not in existing or mirror.state(existing[i]) != mirror.state(r)]
+    upsert(s, mirror.model, [r.as_row(connector_id) for r in rows], ("connector_id", mirror.key))
+    if queue and changed:
+        upsert(s, PendingChange, [{"connector_id": connector_id, "side": mirror.side, "record_id": str(i)}
+                                  for i in changed], ("connector_id", "side", "record_id"))
+    return len(changed)
 
 
 def store_crm_page(s, connector_id: int, rows: list[CrmRow], queue: bool = True) -> int:
-    """Mirror a page of Salesforce records; returns how many were queued as changed."""
-    existing = {m.crm_id: CrmRow.from_model(m) for m in s.scalars(select(CrmRecord).where(
-        CrmRecord.connector_id == connector_id, CrmRecord.crm_id.in_([r.crm_id for r in rows])))}
-    changed = [r for r in rows if r.crm_id not in existing or _crm_state(existing[r.crm_id]) != _crm_state(r)]
-    upsert(s, CrmRecord, [r.as_row(connector_id) for r in rows], ("connector_id", "crm_id"))
-    if queue and changed:
-        upsert(s, PendingChange, [{"connector_id": connector_id, "side": "salesforce", "record_id": r.crm_id}
-                                  for r in changed], ("connector_id", "side", "record_id"))
-    return len(changed)
+    return _store_page(s, SF_MIRROR, connector_id, rows, queue)
 
 
 def store_prospect_page(s, connector_id: int, rows: list[ProspectRow], queue: bool = True) -> int:
-    existing = {m.prospect_id: ProspectRow.from_model(m) for m in s.scalars(select(Prospect).where(
-        Prospect.connector_id == connector_id, Prospect.prospect_id.in_([p.prospect_id for p in rows])))}
-    changed = [p for p in rows
-               if p.prospect_id not in existing or _prospect_state(existing[p.prospect_id]) != _prospect_state(p)]
-    upsert(s, Prospect, [p.as_row(connector_id) for p in rows], ("connector_id", "prospect_id"))
-    if queue and changed:
-        upsert(s, PendingChange, [{"connector_id": connector_id, "side": "pardot", "record_id": str(p.prospect_id)}
-                                  for p in changed], ("connector_id", "side", "record_id"))
-    return len(changed)
+    return _store_page(s, PARDOT_MIRROR, connector_id, rows, queue)
+
+
+def _ingest(store, mirror: _Mirror, connector_id: int, records: Iterator[dict], convert: Callable,
+            stats: dict) -> datetime | None:
+    newest = None
+    for page in chunks(records):
+        rows = [convert(raw) for raw in page]
+        with store.session() as s:
+            stats["queued"] = stats.get("queued", 0) + _store_page(s, mirror, connector_id, rows, True)
+        stats["read"] = stats.get("read", 0) + len(rows)
+        top = max(mirror.stamp(r) for r in rows)
+        newest = top if newest is None or top > newest else newest
+    return newest
 
 
 def ingest_crm(store, connector_id: int, sobject: str, records: Iterator[dict], mappings, mds_rule,
                stats: dict) -> datetime | None:
     """Stream one object's changed records into the mirror; returns the newest SystemModstamp."""
-    newest = None
-    for page in chunks(records):
-        rows = [crm_row(sobject, raw, mappings, mds_rule) for raw in page]
-        with store.session() as s:
-            stats["queued"] = stats.get("queued", 0) + store_crm_page(s, connector_id, rows)
-        stats["read"] = stats.get("read", 0) + len(rows)
-        top = max(r.modstamp for r in rows)
-        newest = top if newest is None or top > newest else newest
-    return newest
+    return _ingest(store, SF_MIRROR, connector_id, records,
+                   lambda raw: crm_row(sobject, raw, mappings, mds_rule), stats)
 
 
 def ingest_prospects(store, connector_id: int, records: Iterator[dict], mappings, stats: dict) -> datetime | None:
-    newest = None
-    for page in chunks(records):
-        rows = [prospect_row(raw, mappings) for raw in page]
-        with store.session() as s:
-            stats["queued"] = stats.get("queued", 0) + store_prospect_page(s, connector_id, rows)
-        stats["read"] = stats.get("read", 0) + len(rows)
-        top = max(p.updated_at for p in rows)
-        newest = top if newest is None or top > newest else newest
-    return newest
+    """Stream changed prospects into the mirror; returns the newest updatedAt."""
+    return _ingest(store, PARDOT_MIRROR, connector_id, records, lambda raw: prospect_row(raw, mappings), stats)

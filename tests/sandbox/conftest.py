@@ -1,7 +1,6 @@
 """Shared fixtures for the sandbox tests: one HTTPS sandbox per test session.
 
-Fixtures:
-  sandbox        (session)  a running Sandbox (sandbox.server.start_sandbox in a tmp dir)
+Fixtures (`sandbox` and `control` come from tests/conftest.py):
   fresh          (function) resets both orgs and counters, returns the Sandbox
   control        (function) ControlClient for /__sandbox__ (JSON in, JSON out)
   sf_token       (function) the make_sf_token(sandbox, username=None, ...) callable
@@ -18,7 +17,6 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from sandbox.server import start_sandbox
 
 
 class ControlClient:
@@ -95,17 +93,6 @@ def make_sf_token(sandbox, username: str | None = None, consumer_key: str | None
 def make_sf_client(sandbox, token: str) -> Salesforce:
     return Salesforce(instance_url=sandbox.info["instance_url"], session_id=token,
                       session=trusting_session(sandbox.info), version=sandbox.info["api_version"])
-
-
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory):
-    with start_sandbox(str(tmp_path_factory.mktemp("sandbox"))) as sb:
-        yield sb
-
-
-@pytest.fixture
-def control(sandbox) -> ControlClient:
-    return ControlClient(sandbox.info)
 
 
 @pytest.fixture
