@@ -55,8 +55,10 @@ def parse_error(err: grammar.ParseError) -> tuple[str, list]:
 
 
 def refused(message: str, needed_role: str, role_source: str) -> tuple[str, list]:
-    return plain(f"Refused: {message}. This needs the *{needed_role}* role "
-                 f"(your role comes from: {role_source or 'unknown'}).")
+    """The service's message names the needed role; add where the asker's role came from (R33)."""
+    if needed_role not in message:
+        message += f" (it needs the {needed_role} role)"
+    return plain(f"Refused: {message} (your role comes from: {role_source or 'unknown'}).")
 
 
 def failed(message: str, details: dict | None) -> tuple[str, list]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import re
 import sys
@@ -149,22 +150,29 @@ def run_shell(runtime, argv: list[str], stdin: Iterable[str] | None = None, stdo
     stdin = sys.stdin if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     interactive = bool(getattr(stdin, "isatty", lambda: False)())
-    shell = Shell(runtime, stdout, args.first_cycle_wait)
-    shell.become(args.as_email)
-    shell.say("Type `help` for the commands, `/as EMAIL` to switch identity, `exit` to quit.")
-    for raw in _lines(stdin, stdout, interactive):
-        shell.report_finished()
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.lower() in ("exit", "quit", "/exit", "/quit"):
-            break
-        if line.split()[0].lower() == "/as":
-            if not line[3:].strip():
-                shell.say("Usage: `/as EMAIL`")
-            else:
-                shell.become(line[3:].strip())
-            continue
-        shell.command(line)
-    shell.finish(args.wait)
+    # The shell prints outcomes itself; the event log would interleave with them.
+    events_log = logging.getLogger("connector.events")
+    previous_level = events_log.level
+    events_log.setLevel(logging.WARNING)
+    try:
+        shell = Shell(runtime, stdout, args.first_cycle_wait)
+        shell.become(args.as_email)
+        shell.say("Type `help` for the commands, `/as EMAIL` to switch identity, `exit` to quit.")
+        for raw in _lines(stdin, stdout, interactive):
+            shell.report_finished()
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.lower() in ("exit", "quit", "/exit", "/quit"):
+                break
+            if line.split()[0].lower() == "/as":
+                if not line[3:].strip():
+                    shell.say("Usage: `/as EMAIL`")
+                else:
+                    shell.become(line[3:].strip())
+                continue
+            shell.command(line)
+        shell.finish(args.wait)
+    finally:
+        events_log.setLevel(previous_level)
     return 0

@@ -43,7 +43,7 @@ def test_shell_session_with_identity_switch_refusal_and_job_outcome(runtime, ser
     assert run_shell(runtime, ["--as", "sales@sandbox.example"], stdin=lines(), stdout=out) == 0
     text = out.getvalue()
     assert "Acting as sales@sandbox.example: role viewer (Pardot user role Sales)." in text
-    assert "Refused: 'pause' needs the admin role; you are viewer. This needs the admin role" in text
+    assert "Refused: 'pause' needs the admin role; you are viewer (your role comes from: Pardot user role Sales)." in text
     assert "Did you mean `status`?" in text
     assert "Acting as marketing@sandbox.example: role operator" in text
     assert "Sync with CRM for prospect nobody@example.com is queued as job `sync-prospect-" in text

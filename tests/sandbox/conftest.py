@@ -1,8 +1,7 @@
 """Shared fixtures for the sandbox tests: one HTTPS sandbox per test session.
 
-Fixtures (`sandbox` and `control` come from tests/conftest.py):
+Fixtures (`sandbox` and `control`, a ControlClient for /__sandbox__, come from tests/conftest.py):
   fresh          (function) resets both orgs and counters, returns the Sandbox
-  control        (function) ControlClient for /__sandbox__ (JSON in, JSON out)
   sf_token       (function) the make_sf_token(sandbox, username=None, ...) callable
   sf_client      (function) simple_salesforce.Salesforce for the integration user (after reset)
   pardot_session (function) requests.Session with CA, bearer and business-unit headers (after reset)
