@@ -119,8 +119,11 @@ pardot-connector demo is running
   logs             {logs}/(sandbox|web|worker|scheduler).log
   API token        FLASK_APP=app:create_app .venv/bin/flask tokens create --name me --role admin
 
-Type `help`. Start with `create`, then `checklist`, `resume` and, as another admin
-(`/as admin2@sandbox.example`), `approve ID`. `exit` stops everything.
+Create the connector from a second terminal (it starts paused, R1):
+  FLASK_APP=app:create_app .venv/bin/flask connector create --error-queue-owner '#sync-errors'
+Its first cycle, seconds later, reads the Pardot users: you become admin here. Then
+`checklist`, `resume`, and approve as a different admin: `/as admin2@sandbox.example`,
+`approve ID`. `exit` stops everything.
 """, flush=True)
         from bot.shell import run_shell
 

@@ -26,6 +26,7 @@ from .reconcile import S2P, Context, CreateLead, CreateProspect, Reconciler
 from .records import (EMAIL_FIELD, crm_row, link_values, pardot_datetime, prospect_fields, prospect_row,
                       sf_fields, soql_datetime)
 from .remote import BudgetExhausted, RemoteCallError, RemoteError
+from .roles import forget_roles
 
 log = logging.getLogger("connector.engine")
 
@@ -210,6 +211,8 @@ class Engine:
                                     **_pardot_since(cursors["pardot:users"]))
         with self.store.session() as s:
             new_cursors["pardot:users"] = sync_pardot_users(s, cid, pardot_users)
+        if new_cursors["pardot:users"] is not None:  # R33: roles follow Pardot users at once
+            forget_roles(self.redis, self.config.pardot_business_unit_id)
         self._record_checks(cid, "pardot", True, None)
         pardot_campaigns = pardot.query("campaigns", PARDOT_CAMPAIGN_FIELDS, deleted="all",
                                         **_pardot_since(cursors["pardot:campaigns"]))

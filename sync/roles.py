@@ -34,3 +34,13 @@ class Principal:
 
 
 SYSTEM = Principal("connector", "admin", "system", "the connector itself")
+
+
+def role_cache_key(business_unit_id: str, email: str = "*") -> str:
+    """Redis key of a resolved role; the metadata sync drops them all when Pardot users change."""
+    return f"role:{business_unit_id}:{email}"
+
+
+def forget_roles(redis, business_unit_id: str) -> None:
+    for key in redis.scan_iter(role_cache_key(business_unit_id)):
+        redis.delete(key)

@@ -18,7 +18,7 @@ from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from .mapping import DEFAULT_MAPPINGS, Mapping, check_against_describe, parse_mappings
 from .models import (ApiToken, AuditEntry, Connector, CycleRun, FieldMapping, Job, MdsRule,
                      PendingChange, ReactivationRequest, SyncError, UserMatch, utcnow)
-from .roles import PARDOT_ROLE_MAP, ROLES, SYSTEM, Principal, at_least
+from .roles import PARDOT_ROLE_MAP, ROLES, SYSTEM, Principal, at_least, forget_roles, role_cache_key
 
 ERROR_CATEGORIES = ("validation", "duplicate", "permission", "deleted", "transient", "limit", "auth")
 ERROR_STATUSES = ("open", "retrying", "resolved", "dismissed")
@@ -143,7 +143,7 @@ class Service:
         who = (email or "").strip().lower()
         if not who:
             return Principal("unknown", "viewer", channel, "no email known: viewer")
-        cache_key = f"role:{self.config.pardot_business_unit_id}:{who}"
+        cache_key = role_cache_key(self.config.pardot_business_unit_id, who)
         cached = self.redis.get(cache_key)
         if cached:
             role, _, source = cached.decode().partition("|")
@@ -167,8 +167,7 @@ class Service:
         return Principal(who, role, channel, source)
 
     def forget_roles(self) -> None:
-        for key in self.redis.scan_iter(f"role:{self.config.pardot_business_unit_id}:*"):
-            self.redis.delete(key)
+        forget_roles(self.redis, self.config.pardot_business_unit_id)
 
     # ------------------------------------------------------------------ connector (R1–R3)
     def create_connector(self, principal: Principal, version: int = 2, connector_user: str = "integration",
