@@ -71,6 +71,10 @@ class Shell:
     @property
     def principal(self) -> Principal:
         # Resolved per command, so a changed Pardot role or override applies without a restart.
+        if not self._connector_exists():
+            # Not asked of the service: its role cache would keep this "viewer" past the first cycle.
+            return Principal((self.email or "unknown").strip().lower(), "viewer", "cli",
+                             "no connector yet, so no Pardot users are known")
         return self.service.resolve_role(self.email, "cli")
 
     def become(self, email: str | None) -> None:

@@ -89,7 +89,7 @@ def test_the_demo_flow_through_python_app_py_shell_and_a_worker(runtime, sandbox
             worker.wait(30)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "Acting as admin@sandbox.example: role viewer (no Pardot user with this email)." in out
+    assert "Acting as admin@sandbox.example: role viewer (no connector yet, so no Pardot users are known)." in out
     assert "no connector exists for business unit" in out  # `version` before `create`
     assert "creating it as the server operator cli:" in out and "Connector v2 created for business unit" in out
     assert "First cycle: #1 ok" in out
