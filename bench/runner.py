@@ -1,0 +1,160 @@
+"""One bench run: sandbox process, then per size and direction a fresh world and worker,
+the baseline, the web process; returns everything measured as one dict."""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from sync.redis_server import EmbeddedRedis
+
+from . import procs
+from .baseline import run_baseline
+from .report import verdicts
+from .sync_bench import run_direction
+from .world import World
+
+log = logging.getLogger("bench")
+DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
+
+
+@dataclass
+class Options:
+    sizes: list[int]
+    latency: dict
+    baseline_n: int = 1000
+    bot_total: int = 200
+    bot_in_flight: int = 20
+    api_clients: int = 50
+    api_per_client: int = 20
+    follow_ups: bool = True
+    database_url: str | None = None
+    redis_url: str | None = None
+    profile_dir: Path | None = None
+    keep: bool = False
+    skip: set = field(default_factory=set)  # of "sync", "baseline", "bot", "api"
+
+
+def _redis_url(wanted: str | None, run_dir: Path) -> tuple[str, EmbeddedRedis | None]:
+    url = wanted or DEFAULT_REDIS
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return url, None
+    except redis.RedisError:
+        if wanted:
+            raise SystemExit(f"--redis-url {wanted} does not answer") from None
+    embedded = EmbeddedRedis(run_dir)
+    return embedded.ensure_running(), embedded
+
+
+def _fresh_pg(url: str | None, name: str) -> str | None:
+    """A fresh PostgreSQL database per world (dropped and created), so every run starts empty."""
+    if not url:
+        return None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url).set(drivername="postgresql+psycopg")
+    db = f"{base.database}_{name}".replace("-", "_")
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    admin.dispose()
+    return base.set(database=db).render_as_string(hide_password=False)
+
+
+def run(options: Options, say=print) -> dict:
+    run_dir = Path(tempfile.mkdtemp(prefix="pardot-bench-"))
+    env = procs.base_env()
+    redis_url, embedded = _redis_url(options.redis_url, run_dir)
+    result: dict = {"meta": {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "latency_ms": options.latency,
+                             "database": "postgresql" if options.database_url else "sqlite",
+                             "redis": "embedded" if embedded else "server", "sizes": options.sizes,
+                             "run_dir": str(run_dir)},
+                    "sizes": []}
+    started = time.monotonic()
+    sandbox, info = procs.start_sandbox(run_dir, env)
+    info_path = run_dir / "sandbox" / "sandbox.json"
+    last_world: World | None = None
+    ok = False
+
+    def world(name: str) -> World:
+        return World(name, run_dir, info_path, info, redis_url, _fresh_pg(options.database_url, name), env)
+
+    try:
+        if "sync" not in options.skip:
+            for n in options.sizes:
+                size = {"n": n, "directions": []}
+                for direction in ("s2p", "p2s"):
+                    say(f"… first sync of {n:,} records, {direction}")
+                    if last_world is not None:
+                        last_world.close()
+                    last_world = world(f"{direction}-{n}")
+                    profile = options.profile_dir / f"profile-{direction}-{n}.txt" if options.profile_dir else None
+                    size["directions"].append(run_direction(last_world, direction, n, options.latency,
+                                                            options.follow_ups, profile))
+                    last_world.worker.stop()  # writes the profile, frees the memory
+                result["sizes"].append(size)
+            by_n = {str(s["n"]): max(d["worker_peak_rss_kib"] or 0 for d in s["directions"])
+                    for s in result["sizes"]}
+            growth = by_n["100000"] / by_n["10000"] if {"10000", "100000"} <= set(by_n) else None
+            result["memory"] = {"by_n": by_n, "growth": growth}
+        if "baseline" not in options.skip:
+            say(f"… baseline: {options.baseline_n:,} leads, connector then a per-record script")
+            if last_world is not None:
+                last_world.close()
+            last_world = world(f"baseline-{options.baseline_n}")
+            connector = run_direction(last_world, "s2p", options.baseline_n, options.latency, follow_ups=False)
+            last_world.worker.stop()
+            script = run_baseline(info, options.baseline_n, options.latency)
+            conn_fs = connector["first_sync"]
+            result["baseline"] = {
+                "n": options.baseline_n, "script": script,
+                "connector": {"wall_s": conn_fs["wall_s"], "calls": conn_fs["calls"]},
+                "speedup": script["wall_s"] / conn_fs["wall_s"],
+                "call_ratio": sum(script["calls"].values()) / max(1, conn_fs["calls"]["salesforce"] +
+                                                                     conn_fs["calls"]["pardot"])}
+        if {"bot", "api"} - options.skip:
+            say("… web process: bot and API latency")
+            if last_world is None:
+                last_world = world("web")
+                last_world.start_worker()
+                last_world.seed()
+                last_world.prepare()
+            result.update(web_part(last_world, options))
+        ok = True
+    finally:
+        if last_world is not None:
+            last_world.close()
+        sandbox.stop()
+        if embedded is not None:
+            embedded.stop()
+        if ok and not options.keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        elif not ok:
+            say(f"(logs and stores kept in {run_dir})")
+    result["meta"]["duration_s"] = time.monotonic() - started
+    result["verdicts"] = verdicts(result)
+    return result
+
+
+def web_part(world: World, options: Options) -> dict:
+    from .web_bench import WebBench
+
+    out = {}
+    try:
+        with WebBench(world) as web:
+            out["bot"] = {"na": "skipped"} if "bot" in options.skip else \
+                web.bot_status(options.bot_total, options.bot_in_flight)
+            out["api"] = {"na": "skipped"} if "api" in options.skip else \
+                web.api_status(options.api_clients, options.api_per_client)
+    except procs.ChildFailed as exc:
+        out = {"bot": {"na": f"the web process did not start: {exc}"},
+               "api": {"na": f"the web process did not start: {exc}"}}
+    return out

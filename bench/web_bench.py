@@ -1,0 +1,165 @@
+"""Latency of the web process (issue 6 §4–5): gunicorn serving app:create_app() with the bot
+and the API, against the store and Redis of a synced world.
+
+Bot: signed `/pardot status` slash commands to /slack/events, 20 in flight; the time is until
+Slack's HTTP answer (the ack, which carries the status). API: `GET /api/v1/connector` from 50
+clients at once, each with its own viewer token and keep-alive connection."""
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
+
+import requests
+from slack_sdk.signature import SignatureVerifier
+
+from .fake_slack import TEAM_ID, FakeSlackApi
+from .procs import start_web, wait_http
+from .world import ADMIN, World
+
+SLACK_USERS = {"UBADMIN01": "admin@sandbox.example", "UBADMIN02": "admin2@sandbox.example",
+               "UBMKT0001": "marketing@sandbox.example", "UBMGR0001": "salesmgr@sandbox.example",
+               "UBSALES01": "sales@sandbox.example"}
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def summary(latencies: list[float], errors: list[str], wall: float) -> dict:
+    return {"requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors),
+            "error_samples": errors[:3], "p50_ms": _ms(percentile(latencies, 50)),
+            "p99_ms": _ms(percentile(latencies, 99)), "max_ms": _ms(max(latencies) if latencies else None),
+            "wall_s": wall, "per_second": len(latencies) / wall if wall else None}
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def session() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False
+    return s
+
+
+class WebBench:
+    def __init__(self, world: World, workers: int = 2, threads: int = 8):
+        self.world = world
+        self.secret = secrets.token_hex(16)
+        self.slack = FakeSlackApi(SLACK_USERS)
+        env = {**world.env, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": self.secret,
+               "SLACK_API_URL": self.slack.api_url}
+        self.web, self.url = start_web(env, world.dir, workers=workers, threads=threads)
+        self.pid = self.web.pid
+
+    def __enter__(self) -> "WebBench":
+        try:
+            wait_http(self.url + "/healthz", self.web)
+        except Exception:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.web.stop()
+        self.slack.close()
+
+    # ------------------------------------------------------------------ bot
+    def bot_unavailable(self) -> str | None:
+        resp = self._command(session(), "UBADMIN01", "status")
+        if resp.status_code == 404:
+            return "no /slack/events endpoint (bot not registered): " + resp.text[:120]
+        if resp.status_code != 200:
+            return f"/slack/events answered {resp.status_code}: {resp.text[:120]}"
+        return None
+
+    def _command(self, http: requests.Session, user: str, text: str) -> requests.Response:
+        body = urlencode({"token": "unused", "team_id": TEAM_ID, "team_domain": "bench", "channel_id": "CBENCH0001",
+                          "channel_name": "ops", "user_id": user, "user_name": user.lower(), "command": "/pardot",
+                          "text": text, "api_app_id": "ABENCH0001",
+                          "response_url": self.slack.respond_url + user,
+                          "trigger_id": f"{uuid.uuid4().int % 10**12}.1.{uuid.uuid4().hex}"})
+        ts = str(int(time.time()))
+        sig = SignatureVerifier(self.secret).generate_signature(timestamp=ts, body=body)
+        return http.post(self.url + "/slack/events", data=body.encode(), timeout=30,
+                         headers={"Content-Type": "application/x-www-form-urlencoded",
+                                  "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
+
+    def bot_status(self, total: int = 200, in_flight: int = 20) -> dict:
+        reason = self.bot_unavailable()
+        if reason:
+            return {"na": reason}
+        users = list(SLACK_USERS)
+        for user in users:  # warm: each person's email lookup and role, as after a first command
+            self._command(session(), user, "status")
+        local = threading.local()
+        latencies, errors, lock = [], [], threading.Lock()
+
+        def one(i: int) -> None:
+            http = getattr(local, "http", None) or session()
+            local.http = http
+            start = time.perf_counter()
+            try:
+                resp = self._command(http, users[i % len(users)], "status")
+                took = time.perf_counter() - start
+                ok = resp.status_code == 200 and "text" in resp.text
+                problem = None if ok else f"{resp.status_code}: {resp.text[:100]}"
+            except requests.RequestException as exc:
+                took, problem = 0.0, f"{type(exc).__name__}: {exc}"
+            with lock:
+                (errors.append(problem) if problem else latencies.append(took))
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(in_flight) as pool:
+            list(pool.map(one, range(total)))
+        return {**summary(latencies, errors, time.perf_counter() - start), "in_flight": in_flight,
+                "slack_api_calls": dict(self.slack.calls)}
+
+    # ------------------------------------------------------------------ API
+    def api_status(self, clients: int = 50, per_client: int = 20) -> dict:
+        tokens = [self.world.service.create_token(ADMIN, f"bench-{i}-{secrets.token_hex(3)}", "viewer")["token"]
+                  for i in range(clients)]
+        probe = session().get(self.url + "/api/v1/connector", timeout=30,
+                              headers={"Authorization": f"Bearer {tokens[0]}"})
+        if probe.status_code != 200:
+            return {"na": f"GET /api/v1/connector answered {probe.status_code}: {probe.text[:120]}"}
+        latencies, errors, lock = [], [], threading.Lock()
+        go = threading.Barrier(clients + 1)
+
+        def client(token: str) -> None:
+            http = session()
+            http.headers["Authorization"] = f"Bearer {token}"
+            http.get(self.url + "/api/v1/connector", timeout=30)  # connect and warm, not measured
+            go.wait()
+            for _ in range(per_client):
+                start = time.perf_counter()
+                try:
+                    resp = http.get(self.url + "/api/v1/connector", timeout=30)
+                    took = time.perf_counter() - start
+                    problem = None if resp.status_code == 200 else f"{resp.status_code}: {resp.text[:100]}"
+                except requests.RequestException as exc:
+                    took, problem = 0.0, f"{type(exc).__name__}: {exc}"
+                with lock:
+                    (errors.append(problem) if problem else latencies.append(took))
+
+        threads = [threading.Thread(target=client, args=(t,), daemon=True) for t in tokens]
+        for t in threads:
+            t.start()
+        go.wait()
+        start = time.perf_counter()
+        for t in threads:
+            t.join()
+        return {**summary(latencies, errors, time.perf_counter() - start), "clients": clients,
+                "per_client": per_client}
