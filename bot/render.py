@@ -90,11 +90,24 @@ def cycle_line(c: dict | None) -> str:
     if not c:
         return "no cycle has run yet"
     took = f", {c['duration_seconds']} s" if c.get("duration_seconds") is not None else ", running"
-    text = f"#{c['id']} {c.get('outcome') or 'running'} at {c['started_at']}{took}, " \
-           f"{c.get('prospects_synced') or 0} prospects synced"
+    text = f"#{c['id']} {c.get('outcome') or 'running'} at {c['started_at']}{took}, " + _records_moved(c)
     if c.get("error"):
         text += f" ({c['error']})"
     return text
+
+
+def _records_moved(c: dict) -> str:
+    if not c.get("prospects_synced"):
+        return "metadata only (paused: no prospect record synced, R5)"
+    counts = c.get("counts") or {}
+
+    def written(direction: str) -> int:
+        return sum(v for k, v in (counts.get(direction) or {}).items()
+                   if k in ("created", "updated", "linked", "deleted", "restored", "relinked", "outside_mds"))
+
+    failed = sum((counts.get(d) or {}).get("failed", 0) for d in ("salesforce_to_pardot", "pardot_to_salesforce"))
+    text = f"{written('salesforce_to_pardot')} records to Pardot, {written('pardot_to_salesforce')} to Salesforce"
+    return text + (f", {failed} failed" if failed else "")
 
 
 def open_errors_line(st: dict) -> str:

@@ -128,6 +128,13 @@ class Service:
                 "error_queue_owner": c.error_queue_owner,
             }
 
+    def recent_cycles(self, principal: Principal, limit: int = 5) -> list[dict]:
+        limit = max(1, min(int(limit), 50))
+        with self.store.session() as s:
+            c = self._connector(s)
+            return [_cycle_dict(r) for r in s.scalars(select(CycleRun).where(CycleRun.connector_id == c.id)
+                                                      .order_by(CycleRun.id.desc()).limit(limit))]
+
     def checklist(self, principal: Principal) -> dict:
         with self.store.session() as s:
             c = self._connector(s)
@@ -181,6 +188,8 @@ class Service:
                 problems["connector_user"] = "must be 'integration' or a Salesforce username"
             if not isinstance(ampsea, bool):
                 problems["ampsea"] = "must be true or false"
+            if error_queue_owner is not None and not _slack_target(error_queue_owner):
+                problems["error_queue_owner"] = "must be a Slack channel (#name, C… or G…) or a Slack user id (U… or W…)"
             if problems:
                 audit.record(s, principal, "create_connector", "failed", details=problems)
                 s.commit()
@@ -708,6 +717,16 @@ class Service:
 
 
 # ---------------------------------------------------------------------- validation helpers
+def _slack_target(value) -> bool:
+    """What chat.postMessage can deliver to: #channel, a channel id or a user id."""
+    if not isinstance(value, str):
+        return False
+    value = value.strip()
+    if value.startswith("#"):
+        return len(value) > 1 and all(ch.isalnum() or ch in "-_." for ch in value[1:])
+    return len(value) >= 9 and value[0] in "CGUW" and value.isalnum() and value.isupper()
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -721,9 +740,9 @@ def _validate_settings(changes: Any, s: Session, c: Connector) -> dict:
         if key in bools:
             if not isinstance(value, bool):
                 problems[key] = "must be true or false"
-        elif key in ("error_queue_owner",):
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                problems[key] = "must be a Slack channel (#name or C…) or user (@name or U…), or null"
+        elif key == "error_queue_owner":
+            if value is not None and not _slack_target(value):
+                problems[key] = "must be a Slack channel (#name, C… or G…) or a Slack user id (U… or W…), or null"
         elif key == "connector_user":
             if not isinstance(value, str) or not value.strip():
                 problems[key] = "must be 'integration' or a Salesforce username"
