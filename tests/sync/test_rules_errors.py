@@ -175,15 +175,16 @@ def test_a_cycle_killed_half_way_reaches_the_same_end_state_without_duplicates(a
     # new leads and Pardot its import, before anything was read back.
     engine = runtime.engine()
     _, pardot = engine.clients()
-    real = pardot.get_import
+    real = pardot.create_import
 
-    def dying(import_id):
+    def dying(csv_text):
+        real(csv_text)
         raise SystemExit("killed")
 
-    pardot.get_import = dying
+    pardot.create_import = dying
     with pytest.raises(SystemExit):
         world.cycle()
-    pardot.get_import = real
+    pardot.create_import = real
     runtime.redis.delete(f"cycle-lock:{world.cid}")  # a killed worker's lock lapses with its TTL
     world.cycle()
     world.cycle()
