@@ -119,11 +119,9 @@ pardot-connector demo is running
   logs             {logs}/(sandbox|web|worker|scheduler).log
   API token        FLASK_APP=app:create_app .venv/bin/flask tokens create --name me --role admin
 
-Create the connector from a second terminal (it starts paused, R1):
-  FLASK_APP=app:create_app .venv/bin/flask connector create --error-queue-owner '#sync-errors'
-Its first cycle, seconds later, reads the Pardot users: you become admin here. Then
-`checklist`, `resume`, and approve as a different admin: `/as admin2@sandbox.example`,
-`approve ID`. `exit` stops everything.
+Type `help`. Start with `create owner #sync-errors` (the connector starts paused, R1),
+then `checklist`, `resume`, and approve as a different admin: `/as admin2@sandbox.example`,
+`approve ID`. Records then flow both ways every cycle. `exit` stops everything.
 """, flush=True)
         from bot.shell import run_shell
 
