@@ -30,9 +30,8 @@ def bearer_token() -> str | None:
 
 
 def anonymous() -> Principal:
-    # The audit log needs a role; an unauthenticated caller has none, so the least one.
-    return Principal(f"anonymous@{request.remote_addr or 'unknown'}", "viewer", "api",
-                     "no valid API token")
+    # Not authenticated: no role at all, so the audit log does not credit it one.
+    return Principal(f"anonymous@{request.remote_addr or 'unknown'}", None, "api", "no valid API token")
 
 
 def authenticate() -> Principal:

@@ -14,20 +14,20 @@ def rank(role: str) -> int:
     return ROLES.index(role)
 
 
-def at_least(role: str, needed: str) -> bool:
-    return rank(role) >= rank(needed)
+def at_least(role: str | None, needed: str) -> bool:
+    return role is not None and rank(role) >= rank(needed)
 
 
 @dataclass(frozen=True)
 class Principal:
     """Who acts: `who` is an email, a token name or a username; never a secret."""
     who: str
-    role: str
+    role: str | None  # None: not authenticated (only ever audited as refused)
     channel: str
     role_source: str = ""  # how the role was found (R33), shown by `whoami`
 
     def __post_init__(self):
-        if self.role not in ROLES:
+        if self.role is not None and self.role not in ROLES:
             raise ValueError(f"unknown role {self.role!r}")
         if self.channel not in CHANNELS:
             raise ValueError(f"unknown channel {self.channel!r}")

@@ -101,7 +101,7 @@ def test_no_or_unknown_token_is_401_and_audited(api, runtime, header, reason):
     assert r.get_json()["error"] == {"code": "unauthenticated", "message": reason}
     refused = _audit(runtime, outcome="refused", action="api GET /api/v1/connector")
     assert len(refused) == 1 and refused[0].detail == {"reason": reason}
-    assert refused[0].actor.startswith("anonymous@")
+    assert refused[0].actor.startswith("anonymous@") and refused[0].role is None  # no role is credited
     assert "pct_" not in str(refused[0].detail)  # the presented token never reaches the log
 
 
