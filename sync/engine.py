@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
@@ -19,8 +18,7 @@ from .ingest import PARDOT_OVERLAP, SF_OVERLAP, chunks, ingest_crm, ingest_prosp
 from .mapping import Mapping
 from .metadata import (PARDOT_CAMPAIGN_FIELDS, PARDOT_USER_FIELDS, SF_CAMPAIGN_SOQL, SF_USER_SOQL,
                        sync_campaigns, sync_pardot_users, sync_sf_users)
-from .models import (Connector, CrmRecord, Cursor, CycleRun, FieldMapping, MdsRule, PendingChange, Prospect,
-                     RecordLink, SyncError, UserMatch, utcnow)
+from .models import (Connector, Cursor, CycleRun, FieldMapping, MdsRule, PendingChange, RecordLink, SyncError, UserMatch, utcnow)
 from .bulk import FLUSH_ROWS, MIN_IMPORT_ROWS, BulkRow, run_import
 from .reconcile import S2P, Context, CreateLead, CreateProspect, Reconciler
 from .records import (EMAIL_FIELD, crm_row, link_values, pardot_datetime, prospect_fields, prospect_row,
@@ -204,7 +202,6 @@ class Engine:
         results = sf.composite_query(queries, include_deleted=True)
         self._record_checks(cid, "salesforce", True, None)
         new_cursors, read = {}, {}
-        meta = {}
         with self.store.session() as s:
             new_cursors["sf:User"] = sync_sf_users(s, cid, results["users"])
         pardot_users = pardot.query("users", PARDOT_USER_FIELDS, deleted="all",

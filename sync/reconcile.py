@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import delete, select
 
@@ -17,7 +16,7 @@ from .mapping import Mapping
 from .merge import fingerprint, merge, normalize
 from .models import CrmRecord, PendingChange, Prospect, RecordLink, RecordState, utcnow
 from .records import CrmRow, ProspectRow, link_values, prospect_row
-from .remote import BudgetExhausted, RemoteCallError, RemoteError
+from .remote import RemoteCallError, RemoteError
 from .upsert import upsert
 
 log = logging.getLogger("connector.reconcile")

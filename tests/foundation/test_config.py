@@ -1,5 +1,4 @@
 """DESIGN §2: configuration from the environment; a bad value fails with one line naming it."""
-import json
 import os
 import subprocess
 import sys

@@ -79,7 +79,6 @@ def test_R12_only_assigned_prospects_create_leads_owned_by_the_matched_user(acti
     assert lead["OwnerId"] == world.sf_user("salesmgr@sandbox.example")["Id"] and lead["Company"] == "Co"
     assert world.prospects(id=assigned["id"])[0]["salesforceLeadId"] == lead["Id"]
     assert world.sf("Lead", Email="unassigned@example.com") == []
-    from sqlalchemy import select
 
     from sync.models import RecordState
     with runtime.store.session() as s:
