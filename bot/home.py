@@ -18,6 +18,7 @@ log = logging.getLogger("connector.bot")
 VIEWERS_KEY = "slack:home:viewers"  # sorted set: user id → last opened (epoch seconds)
 VIEWER_RETENTION = 30 * 86400
 REFRESH_AT_MOST = 50  # views.publish is Tier 4; the most recent viewers are enough
+RECENT_CYCLES = 5
 MAX_PENDING_SHOWN = 10
 
 
@@ -56,8 +57,9 @@ class Home:
             return {"type": "home", "blocks": blocks}
         state = render.status(st)[0].split("\n")
         blocks.append(render.section("\n".join(state[:2])))
-        blocks.append(render.section(f"*Last cycle*\n{render.cycle_line(st.get('last_cycle'))}\n"
-                                     f"Next: {st.get('next_cycle') or 'not scheduled'} · backlog {st.get('backlog', 0)}"))
+        cycles = self.service.recent_cycles(SYSTEM, RECENT_CYCLES) or [None]
+        blocks.append(render.section("*Last cycles*\n" + "\n".join(render.cycle_line(c) for c in cycles) +
+                                     f"\nNext: {st.get('next_cycle') or 'not scheduled'} · backlog {st.get('backlog', 0)}"))
         blocks.append(render.section(f"*Errors*\n{render.open_errors_line(st)}"))
         pending = self.service.list_reactivations(SYSTEM, "pending")
         blocks.append({"type": "divider"})

@@ -127,7 +127,8 @@ def test_app_home_shows_state_and_pending_approvals_and_refreshes(slack, slack_r
                  "event_ts": "1700000500.000100"})
     first = fake_slack.wait_calls("views.publish", user_id="UADMIN2")[0]["view"]
     text = str(first["blocks"])
-    assert "State: *PAUSED*" in text and "Last cycle" in text and "Pending approvals*\\nnone" in text
+    assert "State: *PAUSED*" in text and "Last cycles" in text and "Pending approvals*\\nnone" in text
+    assert "#1 ok" in text  # the recent cycles, newest first
 
     file_request(slack, fake_slack, slack_runtime, user="UMKT")  # a state change: the home view is published again
     slack_runtime.notifier.flush()
