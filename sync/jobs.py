@@ -8,8 +8,10 @@ import hashlib
 import json
 import logging
 import secrets
+from datetime import timedelta
 
 from rq import Queue
+from sqlalchemy import select
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.job import JobStatus
@@ -77,6 +79,32 @@ class JobQueue:
         self.rq.enqueue_call("sync.jobs.run_job", args=(job_id,), job_id=job_id, result_ttl=86400,
                              failure_ttl=86400, timeout=JOB_TIMEOUT)
         return result, True
+
+    def recover_orphans(self, older_than: timedelta = timedelta(minutes=5)) -> dict:
+        """Redis holds no state (DESIGN §1): jobs it forgot are queued again from SQL, and jobs
+        that were running when it went away are marked failed, so no outcome stays unknown."""
+        requeued, lost = [], []
+        cutoff = utcnow() - older_than
+        with self.store.session() as s:
+            for job in s.scalars(select(Job).where(Job.state.in_(("queued", "started")), Job.created_at < cutoff)):
+                try:
+                    status = RQJob.fetch(job.id, connection=self.redis).get_status(refresh=True)
+                except NoSuchJobError:
+                    status = None
+                if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+                    continue
+                if job.state == "queued":
+                    requeued.append(job.id)
+                else:
+                    job.state, job.ended_at = "failed", utcnow()
+                    job.outcome = {"ok": False, "category": "transient", "code": "JOB_LOST",
+                                   "message": "the worker running this job stopped before it ended; "
+                                              "start the sync again"}
+                    lost.append(job.id)
+        for job_id in requeued:
+            self.rq.enqueue_call("sync.jobs.run_job", args=(job_id,), job_id=job_id, result_ttl=86400,
+                                 failure_ttl=86400, timeout=JOB_TIMEOUT)
+        return {"requeued": requeued, "lost": lost}
 
     def enqueue_retries(self, connector_id: int) -> str:
         job_id = f"auto-retry-{connector_id}"

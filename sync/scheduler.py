@@ -46,6 +46,7 @@ class Scheduler:
                               ex=interval * 3)
         if connectors:
             service.expire_reactivations()
+        self.rt.queue.recover_orphans()
         return connectors
 
     def run(self) -> None:

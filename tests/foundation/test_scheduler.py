@@ -14,3 +14,26 @@ def test_scheduler_enqueues_one_cycle_per_connector_and_only_one_scheduler_leads
     assert service.status(admin)["next_cycle"]
     run_worker()
     assert service.status(admin)["last_cycle"]["outcome"] == "ok"
+
+
+def test_jobs_survive_losing_redis(runtime, service, admin, operator, run_worker):
+    """DESIGN §1: Redis holds no state. A manual sync queued before Redis lost its data runs
+    anyway; one that was running when its worker died ends as failed, not unknown."""
+    from datetime import timedelta
+
+    from sync.models import Job
+
+    service.create_connector(admin, version=2, error_queue_owner="#ops")
+    run_worker()
+    queued = service.sync_prospect(operator, email="nobody@example.com")
+    running = service.send_to_pardot(operator, "Lead", "00Q000000000001AAA")
+    with runtime.store.session() as s:
+        s.get(Job, running["id"]).state = "started"
+    runtime.redis.flushdb()  # Redis restarted empty
+    assert runtime.queue.recover_orphans(older_than=timedelta(0)) == {"requeued": [queued["id"]],
+                                                                      "lost": [running["id"]]}
+    run_worker()
+    assert service.get_job(operator, queued["id"])["state"] in ("finished", "failed")
+    assert service.get_job(operator, queued["id"])["outcome"]["message"]
+    lost = service.get_job(operator, running["id"])
+    assert lost["state"] == "failed" and lost["outcome"]["code"] == "JOB_LOST"
