@@ -175,14 +175,14 @@ class Engine:
             log.exception("cycle %s crashed", connector_id)
         after = self.budget.snapshot()
         calls = {side: after.get(side, 0) - before.get(side, 0) for side in ("salesforce", "pardot")}
+        counts = {**ctx.stats, "metadata": meta.get("metadata", {}), "read": meta.get("read", {})}
         with self.store.session() as s:
             run = s.get(CycleRun, run_id)
             run.finished_at, run.outcome, run.error = utcnow(), outcome, error
-            run.counts = {**ctx.stats, "metadata": meta.get("metadata", {}), "read": meta.get("read", {})}
-            run.api_calls = calls
+            run.counts, run.api_calls = counts, calls
         if ctx.new_errors:
             self.rt.notify("sync_errors", {"connector_id": connector_id, "errors": ctx.new_errors})
-        return {"cycle_id": run_id, "outcome": outcome, "error": error, "counts": ctx.stats, "api_calls": calls,
+        return {"cycle_id": run_id, "outcome": outcome, "error": error, "counts": counts, "api_calls": calls,
                 "paused": paused}
 
     def _read_and_sync(self, connector: Connector, ctx: Context, paused: bool) -> dict:
@@ -192,18 +192,20 @@ class Engine:
             cursors = {name: self._cursor(s, cid, name) for name in
                        ("sf:User", "sf:Campaign", "pardot:users", "pardot:campaigns", "pardot:prospects",
                         *(f"sf:{o}" for o in SYNC_OBJECTS))}
+        sf_asked = utcnow()
         queries = {"users": _since(SF_USER_SOQL, cursors["sf:User"]),
                    "campaigns": _since(SF_CAMPAIGN_SOQL, cursors["sf:Campaign"])}
         if not paused:  # R5: while paused no prospect record syncs automatically
             for sobject in SYNC_OBJECTS:
                 fields = sf_fields(sobject, ctx.mappings, (ctx.mds_for(sobject) or (None,))[0])
                 queries[sobject] = _since(f"SELECT {', '.join(fields)} FROM {sobject}", cursors[f"sf:{sobject}"],
-                                          OBJECT_FILTER[sobject], overlap=SF_OVERLAP)
+                                          OBJECT_FILTER[sobject])
         results = sf.composite_query(queries, include_deleted=True)
         self._record_checks(cid, "salesforce", True, None)
         new_cursors, read = {}, {}
         with self.store.session() as s:
             new_cursors["sf:User"] = sync_sf_users(s, cid, results["users"])
+        pardot_asked = utcnow()
         pardot_users = pardot.query("users", PARDOT_USER_FIELDS, deleted="all",
                                     **_pardot_since(cursors["pardot:users"]))
         with self.store.session() as s:
@@ -219,7 +221,7 @@ class Engine:
         self._refresh_describe(connector, sf)
         self._check_pardot_account(pardot)
         if paused:
-            self._set_cursors(cid, new_cursors)
+            self._set_cursors(cid, _settle(new_cursors, sf_asked, pardot_asked))
             return {"metadata": {"users": True, "campaigns": True}}
 
         # Refresh the context's user map: the metadata step may have just filled it.
@@ -229,7 +231,7 @@ class Engine:
         # Pardot first: matching Salesforce records to prospects looks in the prospect mirror.
         stats = {}
         prospects = pardot.query("prospects", ctx.prospect_fields, deleted="all", orderBy="updatedAt",
-                                 **_pardot_since(cursors["pardot:prospects"], PARDOT_OVERLAP))
+                                 **_pardot_since(cursors["pardot:prospects"]))
         new_cursors["pardot:prospects"] = ingest_prospects(self.store, cid, prospects, ctx.mappings, stats)
         read["prospects"] = stats
         for sobject in SYNC_OBJECTS:
@@ -239,7 +241,7 @@ class Engine:
             read[sobject] = stats
         new_cursors["pardot:prospects"] = _later(new_cursors["pardot:prospects"], self.reconcile_pending(ctx))
         # R17: cursors move only now, after the writes they cover are committed.
-        self._set_cursors(cid, new_cursors)
+        self._set_cursors(cid, _settle(new_cursors, sf_asked, pardot_asked))
         return {"metadata": {"users": True, "campaigns": True}, "read": read}
 
     def reconcile_pending(self, ctx: Context) -> datetime | None:
@@ -542,16 +544,33 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None or (b is not None and b > a) else a
 
 
-def _since(soql: str, cursor: datetime | None, extra: str = "", overlap: timedelta = timedelta(0)) -> str:
+def _settle(newest: dict[str, datetime | None], sf_asked: datetime, pardot_asked: datetime) -> dict:
+    """R17: where the next cycle starts reading. Never past what this cycle saw, and never past
+    the moment it asked less the overlap: a change committed late (a long Salesforce
+    transaction, Pardot's read lag) still falls in the next window. A quiet object's window
+    moves up too, so idle cycles read nothing."""
+    settled = {}
+    for name, seen in newest.items():
+        sf = name.startswith("sf:")
+        asked, overlap = (sf_asked, SF_OVERLAP) if sf else (pardot_asked, PARDOT_OVERLAP)
+        horizon = asked - overlap
+        # What was seen before the horizon was all visible and all read: start just after it
+        # (Salesforce stamps have milliseconds, Pardot's whole seconds).
+        tick = timedelta(milliseconds=1) if sf else timedelta(seconds=1)
+        settled[name] = horizon if seen is None else min(seen + tick, horizon)
+    return settled
+
+
+def _since(soql: str, cursor: datetime | None, extra: str = "") -> str:
     conditions = [extra] if extra else []
     if cursor is not None:
-        conditions.append(f"SystemModstamp > {soql_datetime(cursor - overlap)}")
+        conditions.append(f"SystemModstamp >= {soql_datetime(cursor)}")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"{soql}{where} ORDER BY SystemModstamp ASC, Id ASC"
 
 
-def _pardot_since(cursor: datetime | None, overlap: timedelta = timedelta(0)) -> dict:
-    return {"updatedAtAfterOrEqualTo": pardot_datetime(cursor - overlap)} if cursor else {}
+def _pardot_since(cursor: datetime | None) -> dict:
+    return {"updatedAtAfterOrEqualTo": pardot_datetime(cursor)} if cursor else {}
 
 
 def _prefix_object(crm_id: str) -> str | None:

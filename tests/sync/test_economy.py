@@ -68,3 +68,26 @@ def test_a_cycle_with_nothing_changed_costs_four_calls_and_writes_nothing(active
     writes = {k: v for k, v in by.items() if k.split()[1] != "GET" and not k.endswith(" /composite")}
     assert writes == {}
     assert total["salesforce"] + total["pardot"] <= 4, by
+
+
+def test_R17_read_windows_close_behind_quiet_periods(active, world, monkeypatch):
+    """Once a change is older than the overlap window, no cycle reads it again: an idle cycle
+    a poll interval later reads no record at all (the overlap is shortened here to 1 s)."""
+    import time
+
+    from sync import engine
+
+    monkeypatch.setattr(engine, "SF_OVERLAP", engine.timedelta(seconds=1))
+    monkeypatch.setattr(engine, "PARDOT_OVERLAP", engine.timedelta(seconds=1))
+    world.add_sf("Lead", *[{"LastName": f"L{i}", "Company": "C", "Email": f"w{i}@example.com"} for i in range(50)])
+    world.cycle()
+    time.sleep(2.5)  # the sandbox's modstamps may run a little ahead of the clock
+    world.cycle()    # reads our own writes back once (R18)
+    time.sleep(2.5)
+    result = world.cycle()
+    read = result["counts"]["read"]
+    assert set(read) == {"prospects", "Lead", "Contact", "Account"}
+    assert all(not v.get("read") for v in read.values()), read
+    lead = world.add_sf("Lead", {"LastName": "Late", "Company": "C", "Email": "late@example.com"})[0]
+    world.cycle()
+    assert world.prospects(email="late@example.com")[0]["salesforceLeadId"] == lead["Id"]
