@@ -91,7 +91,7 @@ def start_sandbox(run_dir: Path, env: dict) -> tuple[Child, dict]:
 
 def start_worker(name: str, env: dict, run_dir: Path, profile_to: Path | None = None) -> Child:
     """`profile_to`: run the worker under pyinstrument; the text report is written when it stops."""
-    prefix = [python(), "-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(profile_to)] if profile_to \
+    prefix = [python(), "-m", "pyinstrument", "-r", "text", "-o", str(profile_to)] if profile_to \
         else [python()]
     return Child(name, [*prefix, "app.py", "worker"], env, run_dir)
 

@@ -52,7 +52,9 @@ def render(result: dict) -> str:
     lat = meta["latency_ms"]
     lines = [f"pardot-connector bench  {meta['started']}  latency: Salesforce {lat['salesforce']:g} ms, "
              f"Pardot {lat['pardot']:g} ms (5 in flight)  db: {meta['database']}  workers: 1 RQ SimpleWorker",
-             ""]
+             f"code: {meta.get('code', {}).get('commit')}"
+             + (f" + uncommitted {', '.join(meta['code']['uncommitted'])}" if meta.get("code", {}).get("uncommitted")
+                else ""), ""]
     for size in result["sizes"]:
         dirs = size["directions"]
         head = f"First sync, N = {size['n']:,}"

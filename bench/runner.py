@@ -69,6 +69,20 @@ def _fresh_pg(url: str | None, name: str) -> str | None:
     return base.set(database=db).render_as_string(hide_password=False)
 
 
+def _code_version() -> dict:
+    """Which code was measured: the tree is shared, so uncommitted changes are named too."""
+    import subprocess
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=procs.ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    dirty = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": dirty}
+
+
 def run(options: Options, say=print) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="pardot-bench-"))
     env = procs.base_env()
@@ -76,7 +90,7 @@ def run(options: Options, say=print) -> dict:
     result: dict = {"meta": {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "latency_ms": options.latency,
                              "database": "postgresql" if options.database_url else "sqlite",
                              "redis": "embedded" if embedded else "server", "sizes": options.sizes,
-                             "run_dir": str(run_dir)},
+                             "run_dir": str(run_dir), "code": _code_version()},
                     "sizes": []}
     started = time.monotonic()
     sandbox, info = procs.start_sandbox(run_dir, env)
