@@ -24,7 +24,7 @@ from .reconcile import S2P, Context, CreateLead, CreateProspect, Reconciler
 from .records import (EMAIL_FIELD, crm_row, link_values, pardot_datetime, prospect_fields, prospect_row,
                       sf_fields, soql_datetime)
 from .remote import BudgetExhausted, RemoteCallError, RemoteError
-from .roles import forget_roles
+from .roles import forget_roles, status_cache_key
 
 log = logging.getLogger("connector.engine")
 
@@ -180,6 +180,7 @@ class Engine:
             run = s.get(CycleRun, run_id)
             run.finished_at, run.outcome, run.error = utcnow(), outcome, error
             run.counts, run.api_calls = counts, calls
+        self.redis.delete(status_cache_key(self.config.pardot_business_unit_id))
         if ctx.new_errors:
             self.rt.notify("sync_errors", {"connector_id": connector_id, "errors": ctx.new_errors})
         return {"cycle_id": run_id, "outcome": outcome, "error": error, "counts": counts, "api_calls": calls,
@@ -386,6 +387,7 @@ class Engine:
             else:
                 return
             new_state, new_reason = c.state, c.state_reason
+        self.redis.delete(status_cache_key(self.config.pardot_business_unit_id))
         self.rt.notify("connector_state", {"connector_id": connector_id, "state": new_state,
                                            "reason": new_reason, "previous": previous})
 

@@ -44,3 +44,7 @@ def role_cache_key(business_unit_id: str, email: str = "*") -> str:
 def forget_roles(redis, business_unit_id: str) -> None:
     for key in redis.scan_iter(role_cache_key(business_unit_id)):
         redis.delete(key)
+
+
+def status_cache_key(business_unit_id: str) -> str:
+    return f"status:{business_unit_id}"

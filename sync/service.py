@@ -5,6 +5,7 @@ Role checks (R32), validation and the audit log (R34) live here, once."""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -18,7 +19,8 @@ from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from .mapping import DEFAULT_MAPPINGS, Mapping, check_against_describe, parse_mappings
 from .models import (ApiToken, AuditEntry, Connector, CycleRun, FieldMapping, Job, MdsRule,
                      PendingChange, ReactivationRequest, SyncError, UserMatch, utcnow)
-from .roles import PARDOT_ROLE_MAP, ROLES, SYSTEM, Principal, at_least, forget_roles, role_cache_key
+from .roles import (PARDOT_ROLE_MAP, ROLES, SYSTEM, Principal, at_least, forget_roles, role_cache_key,
+                    status_cache_key)
 
 ERROR_CATEGORIES = ("validation", "duplicate", "permission", "deleted", "transient", "limit", "auth")
 ERROR_STATUSES = ("open", "retrying", "resolved", "dismissed")
@@ -32,6 +34,8 @@ DEFAULT_SETTINGS = {
     "notify_fold_seconds": 300,
 }
 ROLE_CACHE_TTL = 300
+STATUS_CACHE_MS = 1000
+TOKEN_CACHE_TTL = 300
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -89,6 +93,20 @@ class Service:
                     "app_version": __version__}
 
     def status(self, principal: Principal) -> dict:
+        """Cached for a second: dashboards and bots poll it; every change made through this
+        service drops the cache, so an actor sees their own change at once."""
+        key = status_cache_key(self.config.pardot_business_unit_id)
+        cached = self.redis.get(key)
+        if cached is not None:
+            return json.loads(cached)
+        result = self._status()
+        self.redis.set(key, json.dumps(result), px=STATUS_CACHE_MS)
+        return result
+
+    def _changed(self) -> None:
+        self.redis.delete(status_cache_key(self.config.pardot_business_unit_id))
+
+    def _status(self) -> dict:
         with self.store.session() as s:
             c = self._connector(s)
             last = s.scalars(select(CycleRun).where(CycleRun.connector_id == c.id)
@@ -219,6 +237,7 @@ class Service:
             audit.record(s, principal, "create_connector", "ok", c.business_unit_id,
                          version=version, connector_user=c.connector_user, state=state)
             connector_id = c.id
+        self._changed()
         if self.queue:
             self.queue.enqueue_cycle(connector_id)  # verifies credentials and syncs metadata at once
         return self.status(principal)
@@ -237,6 +256,7 @@ class Service:
             c.state, c.state_since, c.state_reason = "paused", now, None
             c.paused_at, c.paused_by, c.paused_reason = now, principal.who, reason
             audit.record(s, principal, "pause", "ok", c.business_unit_id, reason=reason)
+        self._changed()
         self._notify("paused", {"by": principal.who, "reason": reason})
         return self.status(principal)
 
@@ -253,6 +273,8 @@ class Service:
         with self.store.session() as s:
             c = self._connector(s)
             expired = [_request_dict(r) for r in self._expire_requests(s, c)]
+        if expired:
+            self._changed()
         for r in expired:
             self._notify("reactivation_expired", r)
         return expired
@@ -284,6 +306,7 @@ class Service:
             s.flush()
             audit.record(s, principal, "request_reactivation", "ok", f"reactivation:{r.id}", note=r.note)
             result = _request_dict(r)
+        self._changed()
         self._notify("reactivation_requested", result)
         return result
 
@@ -343,6 +366,7 @@ class Service:
             audit.record(s, principal, action, "ok", target, reason=r.reason)
             result = _request_dict(r)
             connector_id = c.id
+        self._changed()
         self._notify("reactivation_approved" if approve else "reactivation_denied", result)
         if approve and self.queue:
             self.queue.enqueue_cycle(connector_id)  # R7: catch up on what changed while paused
@@ -408,6 +432,7 @@ class Service:
         if self.queue is None:
             raise Conflict("this process cannot start jobs (no queue configured)")
         job, fresh = self.queue.start_job(c.id, kind, params, principal, notify or {})
+        self._changed()
         with self.store.session() as s:
             audit.record(s, principal, kind, "ok", f"job:{job['id']}", reused=not fresh, **params)
         return job
@@ -528,7 +553,9 @@ class Service:
                 raise Conflict(f"sync error #{error_id} is already {e.status}")
             e.status, e.resolved_at, e.resolved_by, e.next_retry_at = "dismissed", utcnow(), principal.who, None
             audit.record(s, principal, "dismiss_error", "ok", f"sync_error:{error_id}")
-            return error_dict(e)
+            result = error_dict(e)
+        self._changed()
+        return result
 
     # ------------------------------------------------------------------ settings
     def get_settings(self, principal: Principal) -> dict:
@@ -564,6 +591,7 @@ class Service:
             result = _settings_dict(c, self._settings(c))
         if "role_overrides" in changes:
             self.forget_roles()
+        self._changed()
         return result
 
     def get_field_mappings(self, principal: Principal) -> list[dict]:
@@ -629,6 +657,7 @@ class Service:
             c.mds_enabled = enabled
             audit.record(s, principal, "set_mds_rules", "ok", c.business_unit_id, enabled=enabled,
                          rules=[{"object": o, "field": f, "value": v} for o, f, v in parsed])
+        self._changed()
         return self.get_mds_rules(principal)
 
     # ------------------------------------------------------------------ API tokens (admin)
@@ -663,6 +692,7 @@ class Service:
                 s.commit()
                 raise NotFound(f"no active token named {name!r}")
             t.revoked_at = utcnow()
+            self.redis.delete(f"apitoken:{t.token_hash}")  # revocation takes effect at once
             audit.record(s, principal, "revoke_token", "ok", name)
             return {"name": name, "revoked_at": _iso(t.revoked_at)}
 
@@ -677,15 +707,20 @@ class Service:
     def authenticate_token(self, secret: str | None) -> Principal:
         if not secret:
             raise Unauthenticated("missing bearer token")
+        digest = _hash(secret)
+        cached = self.redis.get(f"apitoken:{digest}")  # keyed by the hash: the secret never reaches Redis
+        if cached is not None:
+            name, _, role = cached.decode().partition("|")
+            return Principal(f"token:{name}", role, "api", "API token role")
         with self.store.session() as s:
-            t = s.scalars(select(ApiToken).where(ApiToken.token_hash == _hash(secret),
+            t = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest,
                                                  ApiToken.revoked_at.is_(None))).first()
             if t is None:
                 raise Unauthenticated("unknown or revoked token")
-            now = utcnow()
-            if t.last_used_at is None or now - t.last_used_at > timedelta(minutes=1):
-                t.last_used_at = now  # coarse, so hot paths do not write on every call
-            return Principal(f"token:{t.name}", t.role, "api", "API token role")
+            t.last_used_at = utcnow()  # at most once per cache lifetime: hot paths do not write
+            name, role = t.name, t.role
+        self.redis.set(f"apitoken:{digest}", f"{name}|{role}", ex=TOKEN_CACHE_TTL)
+        return Principal(f"token:{name}", role, "api", "API token role")
 
     def record_refusal(self, principal: Principal, action: str, reason: str) -> None:
         """For refusals decided in an adapter (no or bad token, bad signature…)."""
