@@ -37,3 +37,30 @@ def test_jobs_survive_losing_redis(runtime, service, admin, operator, run_worker
     assert service.get_job(operator, queued["id"])["outcome"]["message"]
     lost = service.get_job(operator, running["id"])
     assert lost["state"] == "failed" and lost["outcome"]["code"] == "JOB_LOST"
+
+
+def test_status_is_cached_but_never_hides_a_change_made_through_the_service(runtime, service, admin, admin2,
+                                                                            operator, viewer):
+    service.create_connector(admin, version=1, error_queue_owner="#ops")
+    assert service.status(viewer)["state"] == "active"
+    assert service.pause(admin, "maintenance")["state"] == "paused"
+    assert service.status(viewer)["paused"]["reason"] == "maintenance"
+    service.update_settings(admin, {"ampsea": False})
+    request = service.request_reactivation(operator)
+    assert service.status(viewer)["pending_reactivations"] == 1
+    service.deny_reactivation(admin2, request["id"], "no")
+    assert service.status(viewer)["pending_reactivations"] == 0
+
+
+def test_a_revoked_token_stops_at_once_even_when_cached(runtime, service, admin):
+    import pytest
+
+    from sync.errors import Unauthenticated
+
+    secret = service.create_token(admin, "tool", "operator")["token"]
+    assert service.authenticate_token(secret).role == "operator"
+    assert service.authenticate_token(secret).who == "token:tool"  # from the cache now
+    assert not any(secret.encode() in (runtime.redis.get(k) or b"") + k for k in runtime.redis.scan_iter())
+    service.revoke_token(admin, "tool")
+    with pytest.raises(Unauthenticated):
+        service.authenticate_token(secret)
