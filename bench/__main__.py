@@ -25,6 +25,8 @@ def parse(argv: list[str]) -> tuple[Options, Path]:
     p.add_argument("--salesforce-ms", type=float, default=120)
     p.add_argument("--pardot-ms", type=float, default=150)
     p.add_argument("--baseline-n", type=int, default=1000)
+    p.add_argument("--idle-after", type=float, default=120,
+                   help="seconds from the previous cycle's start to the idle cycle (the poll interval)")
     p.add_argument("--database-url", help="PostgreSQL URL; each world gets its own fresh database")
     p.add_argument("--redis-url", help="Redis database to flush and use (default redis://127.0.0.1:6379/13, "
                                        "else an embedded redis-server)")
@@ -40,11 +42,12 @@ def parse(argv: list[str]) -> tuple[Options, Path]:
     sizes = [a.n or 10_000] + ([100_000] if a.large and (a.n or 10_000) != 100_000 else [])
     latency = {"salesforce": a.salesforce_ms, "pardot": a.pardot_ms}
     opts = Options(sizes=sizes, latency=latency, baseline_n=a.baseline_n, database_url=a.database_url,
-                   redis_url=a.redis_url, keep=a.keep, skip=set(a.skip), follow_ups=not a.no_follow_ups)
+                   redis_url=a.redis_url, keep=a.keep, skip=set(a.skip), follow_ups=not a.no_follow_ups,
+                   idle_pace=a.idle_after)
     if a.smoke:
         opts.sizes, opts.latency = [a.n or 200], {"salesforce": 0, "pardot": 0}
         opts.baseline_n, opts.bot_total, opts.bot_in_flight = 50, 20, 5
-        opts.api_clients, opts.api_per_client = 5, 4
+        opts.api_clients, opts.api_per_client, opts.idle_pace = 5, 4, 0
     a.results_dir.mkdir(parents=True, exist_ok=True)
     if a.profile:
         opts.profile_dir = a.results_dir

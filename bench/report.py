@@ -77,7 +77,8 @@ def render(result: dict) -> str:
         if all("changed_cycle" in d for d in dirs):
             row("1% changed: calls / time", lambda d: _cycle(d["changed_cycle"]))
             row("  next cycle (own writes back)", lambda d: _cycle(d["echo_cycle"]))
-            row("nothing changed: calls / time", lambda d: _cycle(d["idle_cycle"]))
+            row(f"nothing changed ({dirs[0]['idle_cycle'].get('after_s', 0):g} s later)",
+                lambda d: _cycle(d["idle_cycle"]))
         row("worker peak memory", lambda d: _num(d["worker_peak_rss_kib"] and d["worker_peak_rss_kib"] / 1024,
                                                  "{:,.0f} MiB"))
         lines.append("")

@@ -33,6 +33,7 @@ class Options:
     api_clients: int = 50
     api_per_client: int = 20
     follow_ups: bool = True
+    idle_pace: float = 120.0  # the default poll interval (R4): the idle cycle comes that long after the last
     database_url: str | None = None
     redis_url: str | None = None
     profile_dir: Path | None = None
@@ -76,11 +77,11 @@ def _code_version() -> dict:
     def git(*args):
         try:
             return subprocess.run(["git", *args], cwd=procs.ROOT, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
+                                  timeout=10).stdout.rstrip()
         except (OSError, subprocess.SubprocessError):
             return ""
     dirty = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": dirty}
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted": dirty}
 
 
 def run(options: Options, say=print) -> dict:
@@ -90,6 +91,7 @@ def run(options: Options, say=print) -> dict:
     result: dict = {"meta": {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "latency_ms": options.latency,
                              "database": "postgresql" if options.database_url else "sqlite",
                              "redis": "embedded" if embedded else "server", "sizes": options.sizes,
+                             "idle_cycle_after_s": options.idle_pace,
                              "run_dir": str(run_dir), "code": _code_version()},
                     "sizes": []}
     started = time.monotonic()
@@ -112,7 +114,7 @@ def run(options: Options, say=print) -> dict:
                     last_world = world(f"{direction}-{n}")
                     profile = options.profile_dir / f"profile-{direction}-{n}.txt" if options.profile_dir else None
                     size["directions"].append(run_direction(last_world, direction, n, options.latency,
-                                                            options.follow_ups, profile))
+                                                            options.follow_ups, profile, options.idle_pace))
                     last_world.worker.stop()  # writes the profile, frees the memory
                 result["sizes"].append(size)
             by_n = {str(s["n"]): max(d["worker_peak_rss_kib"] or 0 for d in s["directions"])

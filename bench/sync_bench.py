@@ -30,7 +30,9 @@ def calls_delta(control) -> dict:
             "oauth": calls["total"]["oauth"], "by_endpoint": calls["by_endpoint"]}
 
 
-def measured_cycle(world: World) -> dict:
+def measured_cycle(world: World, not_before: float | None = None) -> dict:
+    if not_before is not None:
+        time.sleep(max(0.0, not_before - time.monotonic()))
     world.control.reset_calls()
     run = world.cycle()
     return {"wall_s": run["wall_s"], "engine_s": run["engine_s"], "calls": calls_delta(world.control),
@@ -95,14 +97,17 @@ def change_one_percent(world: World, direction: str, n: int) -> int:
 
 
 def run_direction(world: World, direction: str, n: int, latency: dict, follow_ups: bool = True,
-                  profile_to=None) -> dict:
+                  profile_to=None, idle_pace: float = 0.0) -> dict:
+    """`idle_pace`: seconds between the start of the cycle before the idle one and the idle one,
+    as the scheduler spaces cycles (the poll interval); 0 runs it at once."""
     worker = world.start_worker(profile_to)
     result = {"direction": direction, "label": DIRECTIONS[direction],
               "first_sync": first_sync(world, direction, n, latency)}
     if follow_ups:
         changed = change_one_percent(world, direction, n)
         result["changed_cycle"] = {"records_changed": changed, **measured_cycle(world)}
+        echo_started = time.monotonic()
         result["echo_cycle"] = measured_cycle(world)
-        result["idle_cycle"] = measured_cycle(world)
+        result["idle_cycle"] = {"after_s": idle_pace, **measured_cycle(world, echo_started + idle_pace)}
     result["worker_peak_rss_kib"] = worker.peak_rss_kib()
     return result
