@@ -86,7 +86,7 @@ class Budget:
             resets_at = next_utc_midnight(now)
             raise BudgetExhausted(RemoteError(
                 "limit", "BUDGET_EXHAUSTED",
-                f"the connector's share ({self.shares[side]:.0%}) of the {_LABEL[side]} is spent "
+                f"the connector's share ({self.shares[side] * 100:.4g}%) of the {_LABEL[side]} is spent "
                 f"({detail} calls today); waiting until {resets_at.isoformat()}"), None, side, resets_at)
         return int(used)
 

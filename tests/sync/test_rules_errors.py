@@ -154,16 +154,19 @@ def test_R28_refused_credentials_set_error_and_recover(active, world, runtime, t
 
 def test_R29_salesforce_share_spent_waits_without_failing_records(active, world, runtime, service, admin):
     world.control.patch("salesforce/settings", {"daily_api_max": 1000, "api_used": 0})
-    service.update_settings(admin, {"salesforce_api_share": 0.001})  # one call a day
+    world.cycle()  # learns the allocation from Sforce-Limit-Info
+    service.update_settings(admin, {"salesforce_api_share": 0.001})  # one call a day for the connector
     user = world.pardot_user("sales@sandbox.example")
     world.add_prospects({"email": "budget@example.com", "lastName": "B", "assignedToId": user["id"]})
-    world.cycle()
-    world.cycle()
+    result = world.cycle()
+    assert result["outcome"] == "partial" and "share (0.1%)" in result["error"] and "spent" in result["error"]
     assert world.connector().state == "throttled"
-    assert world.errors() == []
+    assert world.errors() == []  # nothing failed: the prospect waits
     assert world.sf("Lead", Email="budget@example.com") == []
-    with runtime.store.session() as s:
-        assert s.scalar(select(func.count()).select_from(PendingChange)) >= 0
+    service.update_settings(admin, {"salesforce_api_share": 0.5})
+    world.cycle()
+    assert world.connector().state == "active"
+    assert len(world.sf("Lead", Email="budget@example.com")) == 1
 
 
 def test_a_cycle_killed_half_way_reaches_the_same_end_state_without_duplicates(active, world, runtime):
