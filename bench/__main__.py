@@ -25,8 +25,9 @@ def parse(argv: list[str]) -> tuple[Options, Path]:
     p.add_argument("--salesforce-ms", type=float, default=120)
     p.add_argument("--pardot-ms", type=float, default=150)
     p.add_argument("--baseline-n", type=int, default=1000)
-    p.add_argument("--idle-after", type=float, default=120,
-                   help="seconds from the previous cycle's start to the idle cycle (the poll interval)")
+    p.add_argument("--idle-after", type=float, default=65,
+                   help="seconds between the starts of the follow-up cycles (the echo and idle ones); "
+                        "default 65, tighter than the 120 s poll interval")
     p.add_argument("--database-url", help="PostgreSQL URL; each world gets its own fresh database")
     p.add_argument("--redis-url", help="Redis database to flush and use (default redis://127.0.0.1:6379/13, "
                                        "else an embedded redis-server)")

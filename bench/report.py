@@ -76,9 +76,9 @@ def render(result: dict) -> str:
         row("achieved ÷ floor: time", lambda d: _num(d["first_sync"]["ratio_time"]))
         if all("changed_cycle" in d for d in dirs):
             row("1% changed: calls / time", lambda d: _cycle(d["changed_cycle"]))
-            row("  next cycle (own writes back)", lambda d: _cycle(d["echo_cycle"]))
-            row(f"nothing changed ({dirs[0]['idle_cycle'].get('after_s', 0):g} s later)",
-                lambda d: _cycle(d["idle_cycle"]))
+            pace = dirs[0]["idle_cycle"].get("after_s", 0)
+            row(f"  next cycle, {pace:g} s later", lambda d: _cycle(d["echo_cycle"]))
+            row(f"nothing changed, {pace:g} s later", lambda d: _cycle(d["idle_cycle"]))
         row("worker peak memory", lambda d: _num(d["worker_peak_rss_kib"] and d["worker_peak_rss_kib"] / 1024,
                                                  "{:,.0f} MiB"))
         lines.append("")

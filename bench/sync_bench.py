@@ -98,16 +98,17 @@ def change_one_percent(world: World, direction: str, n: int) -> int:
 
 def run_direction(world: World, direction: str, n: int, latency: dict, follow_ups: bool = True,
                   profile_to=None, idle_pace: float = 0.0) -> dict:
-    """`idle_pace`: seconds between the start of the cycle before the idle one and the idle one,
-    as the scheduler spaces cycles (the poll interval); 0 runs it at once."""
+    """`idle_pace`: seconds from the start of one follow-up cycle to the next (the echo and the
+    idle cycle), as the scheduler spaces cycles; 0 runs them back to back."""
     worker = world.start_worker(profile_to)
     result = {"direction": direction, "label": DIRECTIONS[direction],
               "first_sync": first_sync(world, direction, n, latency)}
     if follow_ups:
         changed = change_one_percent(world, direction, n)
         result["changed_cycle"] = {"records_changed": changed, **measured_cycle(world)}
-        echo_started = time.monotonic()
-        result["echo_cycle"] = measured_cycle(world)
-        result["idle_cycle"] = {"after_s": idle_pace, **measured_cycle(world, echo_started + idle_pace)}
+        started = time.monotonic()
+        result["echo_cycle"] = {"after_s": idle_pace, **measured_cycle(world, started + idle_pace)}
+        started += idle_pace
+        result["idle_cycle"] = {"after_s": idle_pace, **measured_cycle(world, started + idle_pace)}
     result["worker_peak_rss_kib"] = worker.peak_rss_kib()
     return result
