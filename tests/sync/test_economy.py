@@ -32,7 +32,7 @@ def test_first_sync_of_1000_leads_to_pardot(active, world):
     # the written prospects read back in one page. No single-record write.
     assert by.get("pardot POST /api/v5/imports") == 1
     polls = by.get("pardot GET /api/v5/imports/{id}", 0)
-    assert 1 <= polls <= 4
+    assert polls <= 4  # none when the import was complete by the time it was created
     assert by.get("pardot GET /api/v5/objects/prospects") == 2
     assert total["pardot"] == 3 + 1 + polls + 1, by
 
@@ -51,7 +51,7 @@ def test_first_sync_of_1000_prospects_to_salesforce(active, world):
     # Pardot: 3 reads; the 1000 link ids (R10) in one import, polled, then read back.
     assert by.get("pardot POST /api/v5/imports") == 1
     polls = by.get("pardot GET /api/v5/imports/{id}", 0)
-    assert 1 <= polls <= 4
+    assert polls <= 4  # none when the import was complete by the time it was created
     assert by.get("pardot PATCH /api/v5/objects/prospects/{id}") is None
     assert total["pardot"] == 3 + 1 + polls + 1, by
     assert all(p["salesforceLeadId"] for p in world.prospects())
