@@ -18,10 +18,11 @@ from .ingest import PARDOT_OVERLAP, SF_OVERLAP, chunks, ingest_crm, ingest_prosp
 from .mapping import Mapping
 from .metadata import (PARDOT_CAMPAIGN_FIELDS, PARDOT_USER_FIELDS, SF_CAMPAIGN_SOQL, SF_USER_SOQL,
                        sync_campaigns, sync_pardot_users, sync_sf_users)
-from .models import (Connector, Cursor, CycleRun, FieldMapping, MdsRule, PendingChange, RecordLink, SyncError, UserMatch, utcnow)
+from .models import (Connector, Cursor, CycleRun, FieldMapping, MdsRule, PendingChange, Prospect, RecordLink,
+                     SyncError, UserMatch, utcnow)
 from .bulk import FLUSH_ROWS, MIN_IMPORT_ROWS, BulkRow, run_import
-from .reconcile import S2P, Context, CreateLead, CreateProspect, Reconciler
-from .records import (EMAIL_FIELD, crm_row, link_values, pardot_datetime, prospect_fields, prospect_row,
+from .reconcile import S2P, Context, CreateLead, CreateProspect, Pair, Reconciler
+from .records import (EMAIL_FIELD, ProspectRow, crm_row, link_values, pardot_datetime, prospect_fields, prospect_row,
                       sf_fields, soql_datetime)
 from .remote import BudgetExhausted, RemoteCallError, RemoteError
 from .roles import forget_roles, status_cache_key
@@ -278,16 +279,17 @@ class Engine:
             return None
         creates = [i for i in items if isinstance(i, CreateProspect)]
         links = [i for i in items if isinstance(i, CreateLead)]
+        updates = [i for i in items if isinstance(i, Pair)]
         saved, ctx.deferred = ctx.deferred, None
         try:
             if len(items) < MIN_IMPORT_ROWS:
-                Reconciler(ctx).finish(creates, links)
+                Reconciler(ctx).finish(creates, links, updates)
                 return None
-            return self._import(ctx, creates, links)
+            return self._import(ctx, creates, links, updates)
         finally:
             ctx.deferred = saved
 
-    def _import(self, ctx: Context, creates: list, links: list) -> datetime | None:
+    def _import(self, ctx: Context, creates: list, links: list, updates: list) -> datetime | None:
         """Bulk path: imports, then read the written prospects back and link them from the mirror."""
         started = utcnow() - timedelta(seconds=2)
         failed: dict[str, RemoteError] = {}
@@ -299,6 +301,14 @@ class Engine:
             rows = [BulkRow(lc.crm.crm_id, {k: v for k, v in link_values("Lead", lc.crm.crm_id).items()
                                             if v is not None}, ("matchId", str(lc.prospect.prospect_id)))
                     for lc in links]
+            failed.update(run_import(ctx.pardot, rows).failed)
+        # Updates: one import per set of changed fields, so no row has an empty cell.
+        by_fields: dict[frozenset, list] = {}
+        for pair in updates:
+            by_fields.setdefault(frozenset(pair.pardot_changes), []).append(pair)
+        for group in by_fields.values():
+            rows = [BulkRow(str(p.prospect.prospect_id), dict(p.pardot_changes), ("matchId", str(p.prospect.prospect_id)))
+                    for p in group]
             failed.update(run_import(ctx.pardot, rows).failed)
         by_crm = {c.crm.crm_id: c.crm for c in creates}
         by_crm.update({lc.crm.crm_id: lc.crm for lc in links})
@@ -325,6 +335,17 @@ class Engine:
                                      updatedAtAfterOrEqualTo=pardot_datetime(started))
         newest = ingest_prospects(self.store, ctx.connector_id, read_back, ctx.mappings, stats)
         ctx.count(S2P, "created", sum(1 for c in creates if c.crm.crm_id not in failed))
+        if updates:
+            with self.store.session() as s:
+                fresh = {m.prospect_id: ProspectRow.from_model(m) for m in s.scalars(select(Prospect).where(
+                    Prospect.connector_id == ctx.connector_id,
+                    Prospect.prospect_id.in_([p.prospect.prospect_id for p in updates])))}
+            for pair in updates:
+                pair.pardot_error = failed.get(str(pair.prospect.prospect_id))
+                if pair.pardot_error is None and pair.prospect.prospect_id in fresh:
+                    pair.prospect = fresh[pair.prospect.prospect_id]
+            for batch in chunks(updates):
+                Reconciler(ctx).commit_updates(batch)
         # The written prospects and their Salesforce records now pair up in the mirror: linking
         # them costs no API call (their values already agree).
         with self.store.session() as s:

@@ -67,6 +67,7 @@ class Pair:
     action: str = "updated"
     sf_error: RemoteError | None = None
     pardot_error: RemoteError | None = None
+    deferred: bool = False  # its Pardot update waits for a bulk import (sync.bulk)
 
 
 @dataclass
@@ -428,6 +429,11 @@ class Reconciler:
                 targets.append(("update", pair))
                 continue
             if pair.pardot_changes and pair.pardot_action != "none":
+                # An import cannot clear a field (an empty cell is no value), so clearing goes singly.
+                if ctx.deferred is not None and None not in pair.pardot_changes.values():
+                    pair.deferred = True
+                    ctx.deferred.append(pair)
+                    continue
                 calls.append(lambda pid=pid, ch=dict(pair.pardot_changes):
                              ctx.pardot.update_prospect(pid, ch, fields))
                 targets.append(("update", pair))
@@ -491,7 +497,10 @@ class Reconciler:
         now = utcnow()
         with ctx.store.session() as s:
             resolved_s2p, resolved_p2s = [], []
+            waiting_pairs = [pr for pr in pairs.values() if pr.deferred]
             for pair in pairs.values():
+                if pair.deferred:
+                    continue  # its bookkeeping waits for the import
                 crm, p, link = pair.crm, pair.prospect, pair.link
                 out = {"ok": True, "action": pair.action, "prospect_id": p.prospect_id, "crm_id": link.crm_id,
                        "crm_type": link.crm_type}
@@ -612,9 +621,10 @@ class Reconciler:
             errorqueue.resolve(s, cid, S2P, resolved_s2p)
             errorqueue.resolve(s, cid, P2S, resolved_p2s)
             if deferred:  # their pending rows go once the import has written them (crash-safe)
-                waiting = {c.crm.crm_id for c in creates}
+                waiting = {c.crm.crm_id for c in creates} | {pr.crm.crm_id for pr in waiting_pairs}
                 sf_ids = [i for i in sf_ids if i not in waiting]
                 linking = {lc.prospect.prospect_id for lc in lead_creates if lc.crm is not None}
+                linking |= {pr.prospect.prospect_id for pr in waiting_pairs}
                 prospect_ids = [i for i in prospect_ids if i not in linking]
             if sf_ids:
                 s.execute(delete(PendingChange).where(PendingChange.connector_id == cid,
@@ -625,11 +635,23 @@ class Reconciler:
                                                       PendingChange.side == "pardot",
                                                       PendingChange.record_id.in_([str(i) for i in prospect_ids])))
 
-    def finish(self, creates: list[CreateProspect], links: list[CreateLead]) -> None:
+    def finish(self, creates: list[CreateProspect], links: list[CreateLead], updates: list[Pair]) -> None:
         """Deferred writes too few for an import: as single calls, then the usual bookkeeping."""
-        self._write_pardot({}, creates, links)
-        self._commit([c.crm.crm_id for c in creates], [lc.prospect.prospect_id for lc in links], {}, creates,
-                     links, [])
+        pairs = {}
+        for pair in updates:
+            pair.deferred = False
+            pairs[pair.prospect.prospect_id] = pair
+        self._write_pardot(pairs, creates, links)
+        self._commit([c.crm.crm_id for c in creates] + [p.crm.crm_id for p in updates],
+                     [lc.prospect.prospect_id for lc in links] + list(pairs), pairs, creates, links, [])
+
+    def commit_updates(self, updates: list[Pair]) -> None:
+        """Bookkeeping of updates an import has written (or refused)."""
+        pairs = {}
+        for pair in updates:
+            pair.deferred = False
+            pairs[pair.prospect.prospect_id] = pair
+        self._commit([p.crm.crm_id for p in updates], list(pairs), pairs, [], [], [])
 
     def _set_outcome(self, crm_id, prospect_id, outcome) -> None:
         if crm_id:

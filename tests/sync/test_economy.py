@@ -91,3 +91,29 @@ def test_R17_read_windows_close_behind_quiet_periods(active, world, monkeypatch)
     lead = world.add_sf("Lead", {"LastName": "Late", "Company": "C", "Email": "late@example.com"})[0]
     world.cycle()
     assert world.prospects(email="late@example.com")[0]["salesforceLeadId"] == lead["Id"]
+
+
+def test_many_changed_records_update_pardot_through_one_import(active, world):
+    leads = world.add_sf("Lead", *[{"LastName": f"L{i}", "Company": "C", "Email": f"upd{i}@example.com"}
+                                   for i in range(300)])
+    world.cycle()
+    world.cycle()
+    changed = leads[:150]
+    for start in range(0, 150, 50):
+        world.api.restful("composite/sobjects", method="PATCH", json={
+            "allOrNone": False,
+            "records": [{"attributes": {"type": "Lead"}, "id": l["Id"], "Title": "Changed"} for l in changed[start:start + 50]]})
+    world.reset_calls()
+    result = world.cycle()
+    total, by = _calls(world)
+    assert result["counts"]["salesforce_to_pardot"].get("updated") == 150
+    assert by.get("pardot PATCH /api/v5/objects/prospects/{id}") is None
+    assert by.get("pardot POST /api/v5/imports") == 1
+    titles = {p["email"]: p["jobTitle"] for p in world.prospects()}
+    assert sum(1 for l in changed if titles[l["Email"]] == "Changed") == 150
+    assert sum(1 for t in titles.values() if t == "Changed") == 150
+    world.reset_calls()
+    world.cycle()  # reads the import back once; writes nothing (R18)
+    _, by = _calls(world)
+    writes = {k for k in by if k.split()[1] in ("POST", "PATCH", "DELETE") and not k.endswith(" /composite")}
+    assert writes == set(), writes
