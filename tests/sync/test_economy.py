@@ -79,11 +79,21 @@ def test_R17_read_windows_close_behind_quiet_periods(active, world, monkeypatch)
 
     monkeypatch.setattr(engine, "SF_OVERLAP", engine.timedelta(seconds=1))
     monkeypatch.setattr(engine, "PARDOT_OVERLAP", engine.timedelta(seconds=1))
+    from sync.records import parse_datetime
+
+    def quiet_past_overlap():
+        # The sandbox keeps SystemModstamps strictly increasing, so after bulk writes they can run
+        # ahead of the clock: wait until the newest stamp is older than the (1 s) overlap.
+        stamps = [parse_datetime(r["SystemModstamp"]) for r in world.sf("Lead")]
+        stamps += [parse_datetime(p["updatedAt"]) for p in world.prospects()]
+        ahead = (max(stamps) - engine.utcnow()).total_seconds()
+        time.sleep(min(30.0, max(0.0, ahead) + 2.5))
+
     world.add_sf("Lead", *[{"LastName": f"L{i}", "Company": "C", "Email": f"w{i}@example.com"} for i in range(50)])
     world.cycle()
-    time.sleep(2.5)  # the sandbox's modstamps may run a little ahead of the clock
+    quiet_past_overlap()
     world.cycle()    # reads our own writes back once (R18)
-    time.sleep(2.5)
+    quiet_past_overlap()
     result = world.cycle()
     read = result["counts"]["read"]
     assert set(read) == {"prospects", "Lead", "Contact", "Account"}
