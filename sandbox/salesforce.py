@@ -60,6 +60,9 @@ class SalesforceOrg:
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         with self.lock:
+            # Stamps restart from the clock: an emptied org has no stamp to stay ahead of, so a
+            # burst of writes before the reset no longer pushes later stamps into the future.
+            self._last_ms = 0
             self.live: dict[str, dict[str, dict]] = {name: {} for name in SCHEMAS}
             self.bin: dict[str, dict[str, dict]] = {name: {} for name in SCHEMAS}
             self.deleted_at: dict[str, dict[str, dt.datetime]] = {name: {} for name in SCHEMAS}
