@@ -390,11 +390,9 @@ class Reconciler:
                 if res.ok:
                     values = {m.pardot_field: normalize(c.sf_values.get(m.lead_field)) for m in ctx.mappings
                               if m.lead_field}
-                    rule = ctx.mds_rules.get("Lead")
+                    # in_mds: the lead was created with the MDS value (R24).
                     c.crm = CrmRow(res.id, "Lead", c.prospect.email, now, False, None, True,
                                    c.sf_values.get("OwnerId"), values)
-                    if rule:
-                        c.crm.in_mds = True
                 else:
                     c.error = res.error
         by_object: dict[str, list[Pair]] = {}
