@@ -128,6 +128,9 @@ class RecordLink(Base):
     deleted_in_crm: Mapped[bool] = mapped_column(Boolean, default=False)  # R19
     outside_mds: Mapped[bool] = mapped_column(Boolean, default=False)  # R24
     last_synced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When a cycle last brought each side up to date (shown by the record sync state, issue 9 item 3).
+    last_synced_to_pardot: Mapped[datetime | None]
+    last_synced_to_salesforce: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("connector_id", "prospect_id"),
                       UniqueConstraint("connector_id", "crm_id"))
 

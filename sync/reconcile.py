@@ -547,6 +547,8 @@ class Reconciler:
                     link.synced_values = base
                     link.fingerprint = fingerprint(base)
                 link.last_synced_at = now
+                link.last_synced_to_salesforce = link.last_synced_to_salesforce if pair.sf_error else now
+                link.last_synced_to_pardot = link.last_synced_to_pardot if pair.pardot_error else now
                 if pair.new_link:
                     s.add(link)
                 else:
@@ -573,7 +575,7 @@ class Reconciler:
                 base = {m.pardot_field: p.values.get(m.pardot_field) for m in ctx.mappings}
                 s.add(RecordLink(connector_id=cid, prospect_id=p.prospect_id, crm_id=c.crm.crm_id,
                                  crm_type=c.crm.sobject, synced_values=base, fingerprint=fingerprint(base),
-                                 last_synced_at=now))
+                                 last_synced_at=now, last_synced_to_pardot=now))
                 upsert(s, Prospect, [p.as_row(cid)], ("connector_id", "prospect_id"))
                 resolved_s2p.append(c.crm.crm_id)
                 ctx.count(S2P, "created")
@@ -598,7 +600,7 @@ class Reconciler:
                 upsert(s, CrmRecord, [lc.crm.as_row(cid)], ("connector_id", "crm_id"))
                 s.add(RecordLink(connector_id=cid, prospect_id=p.prospect_id, crm_id=lc.crm.crm_id,
                                  crm_type="Lead", synced_values=lc.merged, fingerprint=fingerprint(lc.merged),
-                                 last_synced_at=now))
+                                 last_synced_at=now, last_synced_to_salesforce=now))
                 upsert(s, Prospect, [p.as_row(cid)], ("connector_id", "prospect_id"))
                 ctx.count(P2S, "created")
                 if lc.error:  # the lead exists; Pardot did not take the link ids yet
