@@ -123,6 +123,7 @@ class PardotOrg:
             if self._imports is not None:
                 self._imports.close()
             self._tables = {obj: _Table(obj) for obj in pf.OBJECTS}
+            self.custom_fields: dict[str, dict] = {}  # fieldId (API name) -> row; pardot_custom_fields.py
             self._settings = _default_settings()
             self._usage_day = self._today()
             self._last_stamp = 0

@@ -385,4 +385,6 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
         body = org.imports.errors_csv(parse_id(record_id, "Import"))
         return Response(body, mimetype="text/csv")
 
+    from sandbox import pardot_custom_fields  # the Custom Field object (issue 9 item 3)
+    pardot_custom_fields.register(bp, org, jsonify)
     return bp
