@@ -79,6 +79,11 @@ class Dispatcher:
     def _error(self, p, error_id, **_):
         return Reply(*render.error_detail(self.service.get_error(p, error_id)))
 
+    def _sync_status(self, p, prospect_id=None, crm_id=None, **_):
+        if prospect_id is not None:
+            return Reply(*render.sync_state(self.service.prospect_sync_state(p, prospect_id)))
+        return Reply(*render.sync_state(self.service.crm_record_sync_state(p, crm_id)))
+
     def _job(self, p, job_id, **_):
         return Reply(*render.job_outcome(self.service.get_job(p, job_id)))
 

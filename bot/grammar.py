@@ -27,6 +27,7 @@ SPECS = (
     Spec("retry", "retry ID|CATEGORY", "retry one sync error, or every open error of a category"),
     Spec("dismiss", "dismiss ID", "dismiss one sync error"),
     Spec("sync", "sync prospect ID|EMAIL", "Sync with CRM: sync one prospect now (works while paused)"),
+    Spec("sync status", "sync status ID", "one record's link and sync state (prospect or Salesforce id)"),
     Spec("send", "send lead|contact|account ID", "Send to Pardot: sync one Salesforce record now"),
     Spec("job", "job ID", "the state and outcome of a manual sync or retry"),
     Spec("pause", "pause [REASON]", "pause the connector (admin)"),
@@ -133,6 +134,11 @@ def parse(text: str) -> Command | ParseError:
         if not tokens[0].isalpha():
             return bad(f"`{tokens[0]}` is neither an error id nor a category.")
         return Command("retry", {"category": tokens[0].lower()})
+    if word == "sync" and tokens and tokens[0].lower() == "status":
+        if len(tokens) != 2:
+            return ParseError("`sync status` takes one prospect id or one Salesforce id.", SPEC["sync status"])
+        key = "prospect_id" if tokens[1].lstrip("#").isdigit() else "crm_id"
+        return Command("sync_status", {key: tokens[1].lstrip("#") if key == "prospect_id" else tokens[1]})
     if word == "sync":
         if tokens and tokens[0].lower() in ("prospect", "prospects"):
             tokens = tokens[1:]

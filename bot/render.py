@@ -8,7 +8,11 @@ from . import grammar
 SECTION_LIMIT = 2900  # Slack refuses section text over 3000 characters
 MARK = {"pass": "✓", "warn": "!", "fail": "✗"}
 EMOJI = {"pass": ":white_check_mark:", "warn": ":warning:", "fail": ":x:"}
-KIND_LABEL = {"sync_prospect": "Sync with CRM", "send_to_pardot": "Send to Pardot", "retry_errors": "Retry"}
+KIND_LABEL = {"sync_prospect": "Sync with CRM", "send_to_pardot": "Send to Pardot", "retry_errors": "Retry",
+              "create_crm_id_field": "Create the CRM id field"}
+STATE_LABEL = {"linked": "linked", "in_error": "in error", "deleted": "deleted", "paused": "paused",
+               "pending": "pending", "unassigned_no_match": "unassigned, no match", "not_linked": "not linked",
+               "unknown": "unknown"}
 
 # Button action ids; the listeners in bot/listeners/actions.py answer them.
 RETRY, RETRY_CATEGORY, DISMISS, VIEW = "error_retry", "error_retry_category", "error_dismiss", "error_view"
@@ -184,6 +188,26 @@ def error_detail(e: dict) -> tuple[str, list]:
     return text, blocks
 
 
+def sync_state(st: dict) -> tuple[str, list]:
+    """One record's sync state (issue 9 item 3): link, state, last sync each way, open errors."""
+    rec, linked = st["record"], st.get("linked_record")
+    lines = [f"{rec['type']} {rec['id']}: *{STATE_LABEL.get(st['state'], st['state'])}*: {st['reason']}",
+             f"  linked to: {linked['type']} {linked['id']}" if linked else "  linked to: nothing",
+             f"  last sync to Pardot: {st.get('last_synced_to_pardot') or 'never'}",
+             f"  last sync to Salesforce: {st.get('last_synced_to_salesforce') or 'never'}"]
+    if st.get("pending") and st["state"] != "pending":
+        lines.append("  a change is waiting for the next cycle")
+    errors = st.get("open_errors") or []
+    for e in errors:
+        lines.append(f"  open error #{e['id']} {e['category']} ({e['direction']}): {e['message']}")
+    text = "\n".join(lines)
+    blocks = [section(text)]
+    if errors:
+        blocks.append({"type": "actions", "elements": [button("Retry", RETRY, str(errors[0]["id"]), "primary"),
+                                                       button("View", VIEW, str(errors[0]["id"]))]})
+    return text, blocks
+
+
 def whoami(w: dict) -> tuple[str, list]:
     return plain(f"You are {w['who']}, role *{w['role']}* ({w['source'] or 'no source'}), via {w['channel']}.")
 
@@ -200,6 +224,8 @@ def job_target(job: dict) -> str:
         return f"prospect {p['prospect_id']}" if p.get("prospect_id") else f"prospect {p.get('email')}"
     if job["kind"] == "send_to_pardot":
         return f"{p.get('sobject')} {p.get('crm_id')}"
+    if job["kind"] == "create_crm_id_field":
+        return f"custom field {p.get('field_id')}"
     if p.get("error_id"):
         return f"sync error #{p['error_id']}"
     return f"open {p.get('category')} errors"

@@ -33,6 +33,28 @@ def _credential_item(checks: dict, side: str, title: str) -> dict:
     return _item(f"{side}_credentials", title, "pass", f"verified at {check['at']}")
 
 
+def _crm_id_field_item(c: Connector, checks: dict) -> dict:
+    """The custom field an admin named for the CRM id exists in Pardot (issue 9 item 3); read by the
+    worker into checks (metadata step, or the create job), never from here."""
+    title = "Custom field for the CRM id exists in Pardot"
+    name = (c.settings or {}).get("crm_id_field")
+    if not name:
+        return _item("crm_id_field", title, "pass",
+                     "none named: the link is kept in the connector's store only (set crm_id_field to show it)")
+    read = checks.get("pardot_custom_fields")
+    if not read:
+        return _item("crm_id_field", title, "warn",
+                     f"{name} not checked yet: the next cycle reads Pardot's custom fields")
+    if not read.get("ok"):
+        return _item("crm_id_field", title, "fail",
+                     f"could not read Pardot's custom fields at {read['at']}: {read.get('reason')}")
+    if name not in read.get("names", []):
+        return _item("crm_id_field", title, "fail",
+                     f"Pardot has no custom prospect field {name} (read at {read['at']}); create it "
+                     "(POST /api/v1/settings/crm-id-field) or name an existing one")
+    return _item("crm_id_field", title, "pass", f"{name} exists in Pardot (read at {read['at']})")
+
+
 def build_checklist(s: Session, c: Connector, config) -> dict:
     checks = c.checks or {}
     items = [
@@ -115,6 +137,8 @@ def build_checklist(s: Session, c: Connector, config) -> dict:
     else:
         items.append(_item("user_matching", "Pardot users matched to Salesforce users", "pass",
                            "every assigned owner has a Salesforce user"))
+
+    items.append(_crm_id_field_item(c, checks))
 
     items.append(_item("error_queue_owner", "Sync error queue owner set",
                        "pass" if c.error_queue_owner else "fail",

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from . import custom_fields
 from . import errorqueue
 from .http import make_session
 from .ingest import PARDOT_OVERLAP, SF_OVERLAP, chunks, ingest_crm, ingest_prospects, store_crm_page, \
@@ -222,6 +223,7 @@ class Engine:
                 s, cid, results["campaigns"], pardot_campaigns)
         self._refresh_describe(connector, sf)
         self._check_pardot_account(pardot)
+        custom_fields.refresh_if_named(self.store, pardot, connector)  # for the checklist (issue 9 item 3)
         if paused:
             self._set_cursors(cid, _settle(new_cursors, sf_asked, pardot_asked))
             return {"metadata": {"users": True, "campaigns": True}}

@@ -151,6 +151,9 @@ def run_job(job_id: str) -> dict:
             outcome = engine.send_to_pardot(params["connector_id"], params["sobject"], params["crm_id"])
         elif kind == "retry_errors":
             outcome = engine.retry_errors(params["connector_id"], params["error_ids"])
+        elif kind == "create_crm_id_field":
+            from . import custom_fields
+            outcome = custom_fields.create(rt.store, engine.clients()[1], params["connector_id"], params["field_id"])
         else:
             raise ValueError(f"unknown job kind {kind}")
         state = "finished" if outcome.get("ok", True) else "failed"

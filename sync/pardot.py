@@ -105,6 +105,10 @@ class PardotClient:
         body = {"matchEmail": email, "prospect": values, "fields": list(fields)}
         return self._request("POST", "/objects/prospects/do/upsertLatestByEmail", json=body)
 
+    def create_custom_field(self, values: dict, fields: list[str]) -> dict:
+        # not idempotent: a lost answer is checked by reading the custom fields, not by sending again
+        return self._request("POST", "/objects/custom-fields", params=_fields(fields), json=values, idempotent=False)
+
     def account(self) -> dict:
         """Account API usage; also keeps the Pardot budget's allocation current."""
         result = self._request("GET", "/objects/account", params=_fields(ACCOUNT_FIELDS))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -13,7 +14,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import __version__, audit
+from . import __version__, audit, record_state
 from .checklist import build_checklist
 from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from .mapping import DEFAULT_MAPPINGS, Mapping, check_against_describe, parse_mappings
@@ -32,7 +33,17 @@ DEFAULT_SETTINGS = {
     "pardot_api_share": 0.8,
     "reactivation_ttl_hours": 24,  # R31
     "notify_fold_seconds": 300,
+    "crm_id_field": None,          # custom prospect field that carries the CRM id in Pardot (issue 9 item 3)
 }
+# Pardot's standard prospect fields: not names of a custom field (the link ones are read-only).
+STANDARD_PROSPECT_FIELDS = frozenset(name.lower() for name in (
+    "id", "isDeleted", "createdAt", "updatedAt", "createdById", "updatedById", "lastActivityAt", "email",
+    "salutation", "firstName", "lastName", "company", "jobTitle", "department", "phone", "fax", "website",
+    "addressOne", "addressTwo", "city", "state", "zip", "country", "industry", "annualRevenue", "employees",
+    "source", "comments", "optedOut", "isDoNotCall", "isDoNotEmail", "score", "grade", "assignedToId",
+    "campaignId", "salesforceId", "salesforceLeadId", "salesforceContactId", "salesforceAccountId",
+    "salesforceOwnerId", "salesforceLastSync", "salesforceUrl"))
+CUSTOM_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,49}$")
 ROLE_CACHE_TTL = 300
 STATUS_CACHE_MS = 1000
 TOKEN_CACHE_TTL = 300
@@ -444,6 +455,23 @@ class Service:
                 raise NotFound(f"no job {job_id}")
             return _job_dict(job)
 
+    # ------------------------------------------------------------------ one record's sync state (issue 9 item 3)
+    def prospect_sync_state(self, principal: Principal, prospect_id) -> dict:
+        """The link, state, last sync each way and open errors of one prospect, from the store (R32: viewer)."""
+        return self._record_state(principal, "pardot", record_state.parse_prospect_id(prospect_id), "Prospect")
+
+    def crm_record_sync_state(self, principal: Principal, crm_id) -> dict:
+        """The same for a Salesforce lead, contact or person account (15- or 18-character id)."""
+        return self._record_state(principal, "salesforce", record_state.parse_crm_id(crm_id), "Salesforce record")
+
+    def _record_state(self, principal: Principal, side: str, record_id, label: str) -> dict:
+        with self.store.session() as s:
+            self._require(s, principal, "viewer", "sync_status", str(record_id))
+            result = record_state.read_state(s, self._connector(s), side, record_id)
+        if result is None:
+            raise NotFound(f"{label} {record_id} not found: the connector has never seen it")
+        return result
+
     # ------------------------------------------------------------------ the error queue (R25–R27)
     def list_errors(self, principal: Principal, status: str | None = "open", category: str | None = None,
                     sobject: str | None = None, since: datetime | str | None = None,
@@ -593,6 +621,19 @@ class Service:
             self.forget_roles()
         self._changed()
         return result
+
+    def create_crm_id_field(self, principal: Principal, notify: dict | None = None) -> dict:
+        """Creates the custom field named by `crm_id_field` in Pardot, as a job (the web never calls Pardot)."""
+        with self.store.session() as s:
+            self._require(s, principal, "admin", "create_crm_id_field")
+            c = self._connector(s)
+            name = self._settings(c).get("crm_id_field")
+            if not name:
+                audit.record(s, principal, "create_crm_id_field", "failed", c.business_unit_id,
+                             reason="crm_id_field is not set")
+                s.commit()
+                raise Conflict("no custom field is named: set crm_id_field in the settings first")
+        return self._start_job(principal, "create_crm_id_field", "admin", {}, {"field_id": name}, notify)
 
     def get_field_mappings(self, principal: Principal) -> list[dict]:
         with self.store.session() as s:
@@ -792,6 +833,13 @@ def _validate_settings(changes: Any, s: Session, c: Connector) -> dict:
         elif key == "notify_fold_seconds":
             if not isinstance(value, int) or isinstance(value, bool) or not 10 <= value <= 86400:
                 problems[key] = "must be whole seconds from 10 to 86400"
+        elif key == "crm_id_field":
+            if value is not None and (not isinstance(value, str) or not CUSTOM_FIELD_NAME.match(value)):
+                problems[key] = ("must be the API name of a Pardot custom prospect field (a letter, then up to 49 "
+                                 "letters, digits or underscores, e.g. Salesforce_CRM_Id__c), or null to turn it off")
+            elif value is not None and value.lower() in STANDARD_PROSPECT_FIELDS:
+                problems[key] = (f"{value} is a standard Pardot prospect field (the Salesforce link fields are "
+                                 "read-only); name a custom field")
         elif key == "role_overrides":
             if not isinstance(value, dict) or not all(
                     isinstance(k, str) and "@" in k and v in ROLES for k, v in value.items()):

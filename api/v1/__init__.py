@@ -71,4 +71,4 @@ def openapi():
     return Response(_ext("openapi").text, mimetype="application/json")
 
 
-from . import audit, config, connector, jobs, reactivations, sync_errors  # noqa: E402,F401  (routes)
+from . import audit, config, connector, jobs, reactivations, record_sync, sync_errors  # noqa: E402,F401  (routes)
