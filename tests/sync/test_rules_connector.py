@@ -129,7 +129,7 @@ def test_R30_checklist_items_pass_fail_warn_with_reasons(world, service, admin, 
     after = service.checklist(viewer)
     items = {i["key"]: i for i in after["items"]}
     expected = {"salesforce_credentials", "pardot_credentials", "connector_version", "connector_user", "mds",
-                "field_mappings", "ampsea", "user_matching", "error_queue_owner"}
+                "field_mappings", "ampsea", "user_matching", "crm_id_field", "error_queue_owner"}  # issue 9 item 3
     assert set(items) == expected
     assert all(i["result"] in ("pass", "warn", "fail") and i["reason"] for i in items.values())
     assert after["passed"], after
