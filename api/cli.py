@@ -171,3 +171,19 @@ def job(job_id: str):
 @click.option("--limit", type=int, default=50, show_default=True)
 def audit(cursor: str | None, limit: int):
     _call("audit_log", cursor=cursor, limit=limit)
+
+
+@connector.command("sync-status")
+@click.argument("record_id", metavar="PROSPECT_ID_OR_SALESFORCE_ID")
+def sync_status(record_id: str):
+    """One record's link, sync state, last sync each way and open errors (issue 9 item 3)."""
+    if record_id.strip().isdigit():
+        _call("prospect_sync_state", record_id)
+    else:
+        _call("crm_record_sync_state", record_id)
+
+
+@connector.command("create-crm-id-field")
+def create_crm_id_field():
+    """Create the custom prospect field named by the crm_id_field setting in Pardot; runs as a job."""
+    _call("create_crm_id_field")

@@ -4,6 +4,7 @@ Real cycles against the sandbox over HTTPS make each state; the reads go through
 with bearer tokens, and every answer is checked against the OpenAPI document."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
@@ -152,3 +153,22 @@ def test_crm_id_field_setting_and_creation_over_http(world, as_role, run_worker,
     with runtime.store.session() as s:
         refused = {(e.actor, e.action) for e in s.scalars(select(AuditEntry).where(AuditEntry.outcome == "refused"))}
     assert {("token:operator", "update_settings"), ("token:operator", "create_crm_id_field")} <= refused
+
+
+def test_cli_sync_status_and_create_crm_id_field(world, app):
+    lead = world.add_sf("Lead", {"LastName": "Cli", "Company": "C", "Email": "cli@example.com"})[0]
+    world.cycle()
+    run = app.test_cli_runner().invoke
+    shown = run(args=["connector", "sync-status", lead["Id"]])
+    assert shown.exit_code == 0, shown.output
+    state = json.loads(shown.stdout)
+    assert state["state"] == "linked" and state["linked_record"]["type"] == "Prospect"
+    by_prospect = json.loads(run(args=["connector", "sync-status", state["linked_record"]["id"]]).stdout)
+    assert by_prospect["linked_record"] == {"type": "Lead", "id": lead["Id"]}
+    missing = run(args=["connector", "sync-status", "55555"])
+    assert missing.exit_code == 1 and "Prospect 55555 not found" in missing.output
+    refused = run(args=["connector", "create-crm-id-field"])
+    assert refused.exit_code == 1 and "set crm_id_field" in refused.output
+    world.service.update_settings(world.admin, {"crm_id_field": "CRM_Id__c"})
+    job = json.loads(run(args=["connector", "create-crm-id-field"]).stdout)
+    assert job["kind"] == "create_crm_id_field" and job["params"]["field_id"] == "CRM_Id__c"
