@@ -7,6 +7,7 @@ kept in Connector.checks["pardot_custom_fields"], so the checklist never calls P
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from .models import Connector, utcnow
 from .remote import RemoteCallError
@@ -15,7 +16,8 @@ log = logging.getLogger("connector.custom_fields")
 SETTING = "crm_id_field"
 CHECK = "pardot_custom_fields"
 FIELDS = ["id", "name", "fieldId", "type"]
-LABEL = "Salesforce CRM Id"  # the display name of a field the connector creates
+LABEL = "Salesforce CRM Id"
+RECHECK = timedelta(minutes=30)  # how long a "the field exists" answer is trusted  # the display name of a field the connector creates
 
 
 def configured(connector: Connector) -> str | None:
@@ -37,9 +39,17 @@ def refresh(store, pardot, connector_id: int) -> dict:
 
 
 def refresh_if_named(store, pardot, connector: Connector) -> None:
-    """The metadata step's part: only when an admin named a field."""
-    if configured(connector):
-        refresh(store, pardot, connector.id)
+    """The metadata step's part: only when an admin named a field, and at most every RECHECK while
+    Pardot is known to have it (one call, not one per cycle, R29); a missing field is looked for
+    every cycle so the checklist turns green soon after someone creates it in Pardot."""
+    name = configured(connector)
+    if not name:
+        return
+    last = (connector.checks or {}).get(CHECK) or {}
+    if last.get("ok") and name in last.get("names", []) and \
+            utcnow() - datetime.fromisoformat(last["at"]) < RECHECK:
+        return
+    refresh(store, pardot, connector.id)
 
 
 def create(store, pardot, connector_id: int, field_id: str) -> dict:

@@ -134,3 +134,23 @@ def test_the_sandbox_refuses_what_pardot_refuses(created):
     r = requests.get(created.sandbox.info["pardot_base_url"] + "/api/v5/objects/custom-fields",
                      verify=created.sandbox.info["ca_path"], timeout=30)
     assert r.status_code == 401 and r.json()["code"] == 184  # the same auth as every v5 object
+
+
+def test_the_metadata_step_reads_custom_fields_only_when_needed(created, service, admin, run_worker):
+    def reads() -> int:
+        return created.calls()["by_endpoint"].get("pardot GET /api/v5/objects/custom-fields", 0)
+
+    created.reset_calls()
+    created.cycle()
+    assert reads() == 0  # no field named: no call (R29)
+    service.update_settings(admin, {"crm_id_field": FIELD})
+    created.cycle()
+    created.cycle()
+    assert reads() == 2  # named but missing: looked for every cycle
+    service.create_crm_id_field(admin)
+    run_worker()
+    created.reset_calls()
+    created.cycle()
+    created.cycle()
+    assert reads() == 0  # known to exist and freshly read: not read again
+    assert _item(service, admin)["result"] == "pass"
