@@ -16,8 +16,8 @@ log = logging.getLogger("connector.custom_fields")
 SETTING = "crm_id_field"
 CHECK = "pardot_custom_fields"
 FIELDS = ["id", "name", "fieldId", "type"]
-LABEL = "Salesforce CRM Id"
-RECHECK = timedelta(minutes=30)  # how long a "the field exists" answer is trusted  # the display name of a field the connector creates
+LABEL = "Salesforce CRM Id"  # the display name of a field the connector creates
+RECHECK = timedelta(minutes=30)  # how long a "the field exists" answer is trusted
 
 
 def configured(connector: Connector) -> str | None:
