@@ -1,17 +1,22 @@
 """The salesforce engine (issue 10, R35–R39): Salesforce's own connector, played by the sandbox."""
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select
 
 from sync.models import AuditEntry, Connector, UserMatch
+from tests.api.conftest import Api, api, app, tokens  # noqa: F401  (the REST API fixtures, contract-checked)
+from tests.sandbox.conftest import make_sf_token, trusting_session
 
 
 class Native:
     """The org's native connector (sandbox control API) and our connector on the salesforce engine."""
 
-    def __init__(self, runtime, service, control, admin, admin2, operator):
-        self.rt, self.service, self.control = runtime, service, control
+    def __init__(self, runtime, service, control, admin, admin2, operator, sandbox):
+        self.rt, self.service, self.control, self.sandbox = runtime, service, control, sandbox
         self.admin, self.admin2, self.operator = admin, admin2, operator
 
     def set(self, **changes) -> dict:
@@ -58,6 +63,35 @@ class Native:
     def prospect(self, pid: int) -> dict:
         return next(r for r in self.control.get("records/pardot/prospects")["records"] if r["id"] == pid)
 
+    def edit_prospect(self, pid: int, **values) -> dict:
+        """A person's edit through Pardot's API (updatedAt moves; salesforceLastSync does not).
+
+        Pardot's stamps are whole seconds: the edit waits for the second after the record's last
+        write, so it is told apart from the connector's own write (as any later edit is)."""
+        last = datetime.fromisoformat(self.prospect(pid)["updatedAt"]).timestamp()
+        while time.time() < last + 1:
+            time.sleep(0.05)
+        session = trusting_session(self.sandbox.info)
+        resp = session.patch(f"{self.sandbox.info['pardot_base_url']}/api/v5/objects/prospects/{pid}",
+                             params={"fields": "id,updatedAt"}, json=values, timeout=30,
+                             headers={"Authorization": "Bearer " + make_sf_token(self.sandbox),
+                                      "Pardot-Business-Unit-Id": self.sandbox.info["business_unit_id"]})
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def cycle_until(self, predicate, what: str, deadline: float = 60):
+        """Health checks until `predicate()` holds (thresholds are seconds: a generous deadline, no timing)."""
+        end = time.monotonic() + deadline
+        while True:
+            self.cycle()
+            if predicate():
+                return
+            assert time.monotonic() < end, f"no {what} within {deadline} s"
+            time.sleep(0.3)
+
+    def errors(self, **filters) -> list[dict]:
+        return self.service.list_errors(self.admin, **filters)["items"]
+
     def pardot_user_id(self) -> int:
         return self.control.get("records/pardot/users")["records"][0]["id"]
 
@@ -71,7 +105,7 @@ class Native:
 
 
 @pytest.fixture
-def native(runtime, service, control, admin, admin2, operator) -> Native:
-    n = Native(runtime, service, control, admin, admin2, operator)
+def native(runtime, service, control, admin, admin2, operator, sandbox) -> Native:
+    n = Native(runtime, service, control, admin, admin2, operator, sandbox)
     n.set(present=True, version=2, verified=True, paused=False, period=3600)
     return n
