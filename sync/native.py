@@ -4,8 +4,9 @@ The service layer routes here by `Connector.engine`; api/ and bot/ never see the
 - version/status read the Pardot v5 Connector API (R36), one call, cached like the status;
 - pause/unpause are its actions; Pardot's refusals reach the person in plain words (R36);
 - reactivation keeps the two-person approval (R31); approval queues one unpause job (R37);
-- sync health, each poll interval (R38), costs 2 Pardot calls when idle: the connector read
-  and the prospects changed since the last check (more only when more than a page changed).
+- sync health, each poll interval (R38), costs 3 Pardot calls when idle: the connector read,
+  the prospects and the Pardot users (roles, R33) changed since the last check (more only
+  when more than a page changed).
   Its symptoms live in the error queue (categories below) and resolve themselves.
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ from .errors import Conflict, Invalid
 from .models import Connector, Cursor, CycleRun, Prospect, ReactivationRequest, SyncError, utcnow
 from .records import parse_datetime, pardot_datetime
 from .remote import RemoteCallError
-from .roles import SYSTEM, status_cache_key
+from .metadata import PARDOT_USER_FIELDS, sync_pardot_users
+from .roles import SYSTEM, forget_roles, status_cache_key
 from .sf_connector import iso, pause_connector, plain_refusal, read_connector, unpause_connector
 
 log = logging.getLogger("connector.native")
@@ -52,6 +54,9 @@ NOT_APPLICABLE = {
                           "Account Engagement Settings > Connectors > Salesforce > Edit Settings, and Prospect "
                           "Fields > Sync Behavior.",
 }
+
+PAUSE_NOTE = ("Salesforce's connector stops syncing prospects and custom objects (metadata keeps syncing); "
+              "`resume` requests reactivation, a different admin approves.")
 
 # Checklist items on this engine (R37): the API-checkable ones first, then "check by hand".
 BY_HAND = (
@@ -238,8 +243,8 @@ def pause(service, principal, reason: str | None) -> dict:
         c.paused_at, c.paused_by, c.paused_reason = now, principal.who, reason
         audit.record(s, principal, "pause", "ok", c.business_unit_id, engine="salesforce", reason=reason)
     service._changed()
-    service._notify("paused", {"by": principal.who, "reason": reason, "engine": "salesforce"})
-    return service.status(principal)
+    service._notify("paused", {"by": principal.who, "reason": reason, "engine": "salesforce", "note": PAUSE_NOTE})
+    return {**service.status(principal), "notice": "Salesforce's connector paused. " + PAUSE_NOTE}
 
 
 def build_checklist(s, c: Connector) -> dict:
@@ -417,6 +422,20 @@ def _health(rt, cid: int) -> dict:
             for raw in pardot.query("prospects", PROSPECT_FIELDS, deleted="all", orderBy="updatedAt", **filters):
                 seen.append(raw)
         counts["read"] = len(seen)
+        # Call 3: Pardot users changed since the last check: people's roles (R33) on this engine too.
+        with rt.store.session() as s:
+            users_row = s.get(Cursor, (cid, "pardot:users"))
+            users_since = {"updatedAtAfterOrEqualTo": pardot_datetime(users_row.value)} if users_row else {}
+        users = list(pardot.query("users", PARDOT_USER_FIELDS, deleted="all", **users_since))
+        if users:
+            with rt.store.session() as s:
+                newest_user = sync_pardot_users(s, cid, iter(users))
+                if users_row is None:
+                    s.add(Cursor(connector_id=cid, name="pardot:users", value=newest_user))
+                else:
+                    s.get(Cursor, (cid, "pardot:users")).value = max(newest_user, users_row.value)
+            if not users_row or newest_user > users_row.value:
+                forget_roles(rt.redis, rt.config.pardot_business_unit_id)
 
         with rt.store.session() as s:
             c = s.get(Connector, cid, with_for_update=True)

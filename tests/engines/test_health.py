@@ -22,16 +22,17 @@ def _open(native, category):
     return [e for e in native.errors(category=category)]
 
 
-def test_idle_health_check_costs_two_pardot_calls_and_no_salesforce_call(running):
-    """R38: at most 3 Pardot calls per idle check; we make exactly 2 (connector + changed prospects)."""
+def test_idle_health_check_costs_three_pardot_calls_and_no_salesforce_call(running):
+    """R38: at most 3 Pardot calls per idle check: the connector, changed prospects, changed users."""
     running.add_prospects({"email": "a@idle.example", "lastName": "A", "assignedToId": running.pardot_user_id()})
     running.tick()
     running.cycle()  # first check: reads everything once and sets the cursor
     running.reset_calls()
     result = running.cycle()
     calls = running.calls()
-    assert calls == {"pardot GET /api/v5/connectors/salesforce": 1, "pardot GET /api/v5/objects/prospects": 1}
-    assert result["api_calls"] == {"salesforce": 0, "pardot": 2}
+    assert calls == {"pardot GET /api/v5/connectors/salesforce": 1, "pardot GET /api/v5/objects/prospects": 1,
+                     "pardot GET /api/v5/objects/users": 1}
+    assert result["api_calls"] == {"salesforce": 0, "pardot": 3}
     assert running.errors() == []
 
 
