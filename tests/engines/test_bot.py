@@ -106,3 +106,20 @@ def test_health_warning_notified_and_its_resolution_said(slack, slack_runtime, o
     slack_runtime.notifier.flush()
     resolved = [m for m in fake_slack.calls_of("chat.postMessage") if "resolved by themselves" in m["text"]]
     assert len(resolved) == 2 and f"prospect {p['id']}" in resolved[0]["text"]
+
+
+def test_health_warnings_fold_into_one_slack_message(slack, slack_runtime, operated, fake_slack):
+    """The existing folding: a second not_created warning within the window updates the first message."""
+    operated.settings(health_threshold_seconds=1)
+    owner = operated.pardot_user_id()
+    [a] = operated.add_prospects({"email": "fold-a@example.com", "lastName": "A", "assignedToId": owner})
+    operated.set(stuck=[a["id"]])
+    operated.cycle_until(lambda: operated.errors(category="not_created"), "the first warning")
+    [b] = operated.add_prospects({"email": "fold-b@example.com", "lastName": "B", "assignedToId": owner})
+    operated.set(stuck=[a["id"], b["id"]])
+    operated.cycle_until(lambda: len(operated.errors(category="not_created")) == 2, "the second warning")
+    slack_runtime.notifier.flush()
+    posts = [m for m in fake_slack.calls_of("chat.postMessage") if "not_created" in m["text"]]
+    assert len(posts) == 2  # one per target, not one per warning
+    updates = [m for m in fake_slack.calls_of("chat.update") if "2 new *not_created*" in str(m.get("blocks"))]
+    assert len(updates) == 2

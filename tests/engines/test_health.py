@@ -135,3 +135,12 @@ def test_unverified_connector_is_a_credentials_alert(running):
     running.set(verified=True)
     running.cycle()
     assert _open(running, "credentials") == []
+
+
+def test_health_check_reads_pardot_users_so_roles_work_on_this_engine(running):
+    """R33 on the salesforce engine: the third call of the check keeps people's Pardot roles current."""
+    running.control.post("records/pardot/users", {"records": [
+        {"email": "boss@sandbox.example", "firstName": "B", "lastName": "Oss", "role": "Administrator"}]})
+    assert running.service.resolve_role("boss@sandbox.example").role == "viewer"
+    running.cycle()
+    assert running.service.resolve_role("boss@sandbox.example").role == "admin"
