@@ -513,7 +513,11 @@ def _health(rt, cid: int) -> dict:
         counts.update(new=len(new), resolved=len(resolved), alerts=sorted(wide))
     except RemoteCallError as exc:
         outcome, error = "failed", f"{exc.side}: {exc.error.code}: {exc.error.message}"
-        wide, previous_state, state_now = {}, None, None
+        wide, previous_state, state_now, new, resolved = {}, None, None, [], []
+    except Exception as exc:  # noqa: BLE001 - the run is recorded as failed; the worker lives on
+        log.exception("health check of connector %s crashed", cid)
+        outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+        wide, previous_state, state_now, new, resolved = {}, None, None, [], []
     after = budget.snapshot()
     calls = {side: after.get(side, 0) - before.get(side, 0) for side in ("salesforce", "pardot")}
     with rt.store.session() as s:

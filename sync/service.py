@@ -159,7 +159,8 @@ class Service:
         """The salesforce engine's status: the same keys; no backlog of ours (R36)."""
         return {"state": c.state, "state_reason": c.state_reason, "state_since": _iso(c.state_since),
                 "connector_version": c.version, "app_version": __version__, "business_unit_id": c.business_unit_id,
-                "paused": None, "last_cycle": _cycle_dict(last) if last else None, "next_cycle": None,
+                "paused": None, "last_cycle": _cycle_dict(last) if last else None,
+                "next_cycle": (self.redis.get(f"connector:{c.id}:next_cycle") or b"").decode() or None,
                 "poll_interval": self.config.poll_interval, "backlog": 0,
                 "open_errors": {cat: open_by_cat.get(cat, 0) for cat in ERROR_CATEGORIES},
                 "open_errors_total": sum(open_by_cat.values()), "api_usage": {},
