@@ -112,6 +112,10 @@ def cycle_line(c: dict | None) -> str:
 
 
 def _records_moved(c: dict) -> str:
+    health = (c.get("counts") or {}).get("health")
+    if health is not None:  # a sync-health check of Salesforce's connector (R38)
+        return (f"health check: {health.get('read', 0)} changed prospects read, {health.get('pending', 0)} out of "
+                f"sync, {health.get('new', 0)} new warnings, {health.get('resolved', 0)} resolved")
     if not c.get("prospects_synced"):
         return "metadata only (paused: no prospect record synced, R5)"
     counts = c.get("counts") or {}

@@ -52,3 +52,12 @@ def test_shell_create_with_engine(native, runtime):
         "create owner #sync-errors --engine salesforce\nversion\nexit\n"), stdout=out) == 0
     text = out.getvalue()
     assert "(engine salesforce)" in text and "Salesforce's connector Salesforce v2: running, verified" in text
+
+
+def test_shell_status_describes_the_health_check(native, runtime):
+    native.create()
+    native.cycle()
+    out = io.StringIO()
+    assert run_shell(runtime, ["--as", "admin@sandbox.example"], stdin=io.StringIO("status\nexit\n"),
+                     stdout=out) == 0
+    assert "health check: 0 changed prospects read, 0 out of sync" in out.getvalue()

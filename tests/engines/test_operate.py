@@ -41,7 +41,7 @@ def test_version_and_status_come_from_the_connector_api(native):
     created = native.create()
     assert created["engine"] == "salesforce" and created["state"] == "active"
     native.reset_calls()
-    v = native.service.version(native.viewer if hasattr(native, "viewer") else native.operator)
+    v = native.service.version(native.operator)
     block = v["salesforce_connector"]
     assert v["engine"] == "salesforce" and v["connector_version"] == 2
     assert block["name"] == "Salesforce Prod" and block["version"] == 2
