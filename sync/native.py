@@ -413,7 +413,8 @@ def _health(rt, cid: int) -> dict:
             if not view["paused"] and (last is None or now - last > stall):
                 wide["stalled"] = (f"Salesforce's connector last synced at {iso(last) or 'never'}, over "
                                    f"{int(stall.total_seconds())} s ago, while not paused: it has stopped syncing.")
-        running = bool(view.get("present")) and not view.get("paused")
+        # Per-record warnings only while it runs and syncs: a connector-wide alert already explains the rest.
+        running = bool(view.get("present")) and not view.get("paused") and not wide
 
         # Call 2 (and more only when over a page changed): prospects changed since the last check.
         seen, newest = [], cursor
