@@ -103,6 +103,12 @@ def run_demo(argv: list[str]) -> int:
                 return 1
             time.sleep(0.2)
         info = json.loads(info_path.read_text())
+        engine = os.environ.get("DEMO_ENGINE", "builtin")
+        if engine == "salesforce":  # issue 10: the sandbox org runs Salesforce's own connector v2
+            import requests
+
+            requests.post(info["control_url"] + "/sf-connector", json={"present": True, "period": 30},
+                          verify=info["ca_path"], timeout=30).raise_for_status()
         os.environ.update({k: env[k] for k in ("CONNECTOR_DATA_DIR", "REDIS_URL", "SYNC_POLL_INTERVAL")})
         runtime = build_runtime()  # migrates the database before the other processes start
         spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers", "2",
@@ -122,7 +128,9 @@ pardot-connector demo is running
 Type `help`. Start with `create owner #sync-errors` (the connector starts paused, R1),
 then `checklist`, `resume`, and approve as a different admin: `/as admin2@sandbox.example`,
 `approve ID`. Records then flow both ways every cycle. `exit` stops everything.
-""", flush=True)
+""" + ("""Engine: Salesforce's own connector (DEMO_ENGINE=salesforce): start with
+`create owner #sync-errors --engine salesforce`, then `status`, `pause`, `resume`.
+""" if engine == "salesforce" else ""), flush=True)
         from bot.shell import run_shell
 
         return run_shell(runtime, ["--as", args.as_email])

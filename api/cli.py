@@ -81,9 +81,11 @@ def checklist():
 @click.option("--connector-user", default="integration", show_default=True)
 @click.option("--ampsea/--no-ampsea", default=False, show_default=True)
 @click.option("--error-queue-owner", default=None, help="Slack channel or user who monitors sync errors")
-def create(version_: str, connector_user: str, ampsea: bool, error_queue_owner: str | None):
+@click.option("--engine", type=click.Choice(["builtin", "salesforce"]), default="builtin", show_default=True,
+              help="salesforce: operate Salesforce's own connector v2 instead of syncing (R35)")
+def create(version_: str, connector_user: str, ampsea: bool, error_queue_owner: str | None, engine: str):
     _call("create_connector", version=int(version_), connector_user=connector_user, ampsea=ampsea,
-          error_queue_owner=error_queue_owner)
+          error_queue_owner=error_queue_owner, engine=engine)
 
 
 @connector.command("pause")

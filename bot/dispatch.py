@@ -120,5 +120,6 @@ class Dispatcher:
     def _deny(self, p, request_id, reason=None, **_):
         return Reply(*render.reactivation_decided(self.service.deny_reactivation(p, request_id, reason)))
 
-    def _create(self, p, version=2, owner=None, **_):
-        return Reply(*render.created(self.service.create_connector(p, version=version, error_queue_owner=owner)))
+    def _create(self, p, version=2, owner=None, engine="builtin", **_):
+        return Reply(*render.created(self.service.create_connector(p, version=version, error_queue_owner=owner,
+                                                                   engine=engine)))

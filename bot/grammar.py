@@ -34,7 +34,9 @@ SPECS = (
     Spec("resume", "resume [NOTE]", "request reactivation; a different admin approves it"),
     Spec("approve", "approve REQUEST_ID", "approve a reactivation request (admin, not the requester)"),
     Spec("deny", "deny REQUEST_ID [REASON]", "deny a reactivation request (admin)"),
-    Spec("create", "create [v1|v2] [owner CHANNEL]", "create the connector for this business unit (admin)"),
+    Spec("create", "create [v1|v2] [owner CHANNEL] [--engine builtin|salesforce]",
+         "create the connector for this business unit (admin); --engine salesforce operates Salesforce's own "
+         "connector v2"),
     Spec("whoami", "whoami", "your role and where it came from"),
 )
 SPEC = {s.name: s for s in SPECS}
@@ -173,6 +175,11 @@ def parse(text: str) -> Command | ParseError:
                 args["version"] = VERSIONS[token]
             elif token == "owner" and i + 1 < len(tokens) and "owner" not in args:
                 args["owner"] = tokens[i + 1]
+                i += 1
+            elif token.startswith("--engine=") and "engine" not in args:  # R35
+                args["engine"] = token.split("=", 1)[1]
+            elif token in ("--engine", "engine") and i + 1 < len(tokens) and "engine" not in args:
+                args["engine"] = tokens[i + 1].lower()
                 i += 1
             else:
                 return bad(f"I don't understand `{tokens[i]}` here.")

@@ -132,6 +132,18 @@ class SlackNotifier:
     def _on_reactivation_approved(self, request: dict) -> None:
         self.deps.approvals.show_decision(request)
 
+    def _on_sync_errors_resolved(self, payload: dict) -> None:
+        self._broadcast("sync_errors_resolved", payload)  # R38: said when a warning clears by itself
+
+    def _on_reactivation_failed(self, request: dict) -> None:
+        """R37: the unpause after approval failed: the message shows it, and the thread says why."""
+        self.deps.approvals.show_decision(request)
+        if request.get("slack_channel") and request.get("slack_ts"):
+            self.deps.poster.post(request["slack_channel"], *render.plain(render.decision(request)),
+                                  thread_ts=request["slack_ts"])
+
+    _on_reactivation_unpaused = _on_reactivation_approved
+
     _on_reactivation_denied = _on_reactivation_approved
     _on_reactivation_expired = _on_reactivation_approved
 

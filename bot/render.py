@@ -73,9 +73,24 @@ def failed(message: str, details: dict | None) -> tuple[str, list]:
 
 
 # ---------------------------------------------------------------------- read-only answers
+def native_line(block: dict | None, warnings: int | None) -> str | None:
+    """Salesforce's own connector as Pardot's Connector API shows it (R36), when the service gives it."""
+    if not block:
+        return None
+    if not block.get("present"):
+        return f"Salesforce's connector: unknown: {block.get('error') or 'not found'}"
+    state = "PAUSED" if block.get("paused") else "running"
+    verified = "verified" if block.get("verified") else "NOT verified"
+    return (f"Salesforce's connector {block.get('name') or ''} v{block.get('version')}: {state}, {verified}, "
+            f"last synced {block.get('last_synced_at') or 'never'}; open sync warnings: {warnings or 0}")
+
+
 def version(v: dict) -> tuple[str, list]:
-    return plain(f"Connector version {v['connector_version']} for business unit {v['business_unit_id']} "
-                 f"(pardot-connector {v['app_version']}).")
+    engine = f" on engine {v['engine']}" if v.get("engine") else ""
+    text = (f"Connector version {v['connector_version']} for business unit {v['business_unit_id']}{engine} "
+            f"(pardot-connector {v['app_version']}).")
+    line = native_line(v.get("salesforce_connector"), v.get("sync_warnings"))
+    return plain(text + (f"\n{line}" if line else ""))
 
 
 def _state_line(st: dict) -> str:
@@ -101,6 +116,10 @@ def cycle_line(c: dict | None) -> str:
 
 
 def _records_moved(c: dict) -> str:
+    health = (c.get("counts") or {}).get("health")
+    if health is not None:  # a sync-health check of Salesforce's connector (R38)
+        return (f"health check: {health.get('read', 0)} changed prospects read, {health.get('pending', 0)} out of "
+                f"sync, {health.get('new', 0)} new warnings, {health.get('resolved', 0)} resolved")
     if not c.get("prospects_synced"):
         return "metadata only (paused: no prospect record synced, R5)"
     counts = c.get("counts") or {}
@@ -125,6 +144,8 @@ def status(st: dict) -> tuple[str, list]:
     lines = [f"Connector v{st['connector_version']} for business unit {st['business_unit_id']} "
              f"(pardot-connector {st['app_version']})",
              _state_line(st),
+             *([native_line(st.get("salesforce_connector"), st.get("sync_warnings"))]
+               if st.get("salesforce_connector") else []),
              f"Last cycle: {cycle_line(st.get('last_cycle'))}",
              f"Next cycle: {st.get('next_cycle') or 'not scheduled'} (every {st['poll_interval']} s)",
              f"Backlog: {st.get('backlog', 0)}",
@@ -290,6 +311,12 @@ def reactivation_message(r: dict) -> tuple[str, list]:
 
 
 def decision(r: dict) -> str:
+    outcome = r.get("outcome") or {}
+    if r["status"] == "approved" and outcome.get("unpause") == "failed":
+        return (f":x: Approved by {r['decided_by']} at {r['decided_at']}, but unpausing Salesforce's connector "
+                f"failed: {outcome.get('reason')}")
+    if r["status"] == "approved" and outcome.get("unpause") in ("queued", "calling"):
+        return f":hourglass: Approved by {r['decided_by']} at {r['decided_at']}; unpausing Salesforce's connector…"
     if r["status"] == "approved":
         return f":white_check_mark: Approved by {r['decided_by']} at {r['decided_at']}; the connector resumes."
     if r["status"] == "denied":
@@ -304,12 +331,17 @@ def reactivation_decided(r: dict) -> tuple[str, list]:
 
 
 def paused(st: dict) -> tuple[str, list]:
-    return plain("Connector paused. Manual syncs still work; `resume` requests reactivation.\n" + _state_line(st))
+    note = st.get("notice") or "Connector paused. Manual syncs still work; `resume` requests reactivation."
+    return plain(note + "\n" + _state_line(st))
 
 
 def created(st: dict) -> tuple[str, list]:
-    return plain(f"Connector v{st['connector_version']} created for business unit {st['business_unit_id']}.\n"
-                 + _state_line(st) + "\nThe first cycle verifies the credentials; then see `checklist`.")
+    engine = f" (engine {st['engine']})" if st.get("engine") else ""
+    text = (f"Connector v{st['connector_version']} created for business unit {st['business_unit_id']}{engine}.\n"
+            + _state_line(st) + "\nThe first cycle verifies the credentials; then see `checklist`.")
+    if st.get("notice"):
+        text += f"\n:bulb: {st['notice']}"
+    return plain(text)
 
 
 # ---------------------------------------------------------------------- notifications
@@ -339,8 +371,17 @@ def connector_event(event: str, payload: dict) -> tuple[str, list] | None:
         why = {"throttled": "an API budget is spent; it waits and resumes by itself",
                "error": "it stopped syncing (credentials or limits)"}.get(state, state)
         return plain(f"{icon} The connector is *{state}*: {why}.\nReason: {reason}")
+    if event == "sync_errors_resolved":
+        errors = payload.get("errors") or []
+        lines = [f"#{e['id']} {e['category']} {e['object']} "
+                 f"{e.get('crm_id') or ('prospect ' + str(e['prospect_id']) if e.get('prospect_id') else '')}".rstrip()
+                 for e in errors[:5]]
+        more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
+        noun = "warning" if len(errors) == 1 else "warnings"
+        return plain(f":white_check_mark: {len(errors)} sync {noun} resolved by themselves (the condition "
+                     f"cleared): " + "; ".join(lines) + more)
     if event == "paused":
         reason = f": {payload['reason']}" if payload.get("reason") else ""
-        return plain(f":double_vertical_bar: The connector was paused by {payload.get('by')}{reason}. "
-                     "Manual syncs still work; `resume` requests reactivation.")
+        note = payload.get("note") or "Manual syncs still work; `resume` requests reactivation."
+        return plain(f":double_vertical_bar: The connector was paused by {payload.get('by')}{reason}. {note}")
     return None

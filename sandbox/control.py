@@ -26,6 +26,8 @@ def reset_all(runtime) -> None:
     sf.reset()
     runtime.auth.reset()
     runtime.pardot.reset()
+    if getattr(runtime, "sf_connector", None) is not None:  # sandbox/sf_connector.py (R39)
+        runtime.sf_connector.reset()
     runtime.pardot.insert("users", [{
         "email": sf.integration_username, "firstName": "Integration", "lastName": "User",
         "role": "Administrator", "salesforceId": sf.integration_user_id,

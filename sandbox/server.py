@@ -314,6 +314,8 @@ def create_app(runtime: Runtime, info: dict) -> Flask:
     app.register_blueprint(sf_api.create_blueprint(runtime.sf, runtime.auth))
     app.register_blueprint(create_pardot_blueprint(runtime.pardot, runtime.token_info))
     app.register_blueprint(control_api.create_blueprint(runtime, info))
+    from . import sf_connector  # Salesforce's own connector: Connector API + simulation (R39)
+    sf_connector.install(app, runtime)
 
     @app.post("/services/oauth2/token")
     def oauth_token():

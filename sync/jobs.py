@@ -121,9 +121,13 @@ class JobQueue:
 
 # ---------------------------------------------------------------------- job functions (worker side)
 def run_cycle(connector_id: int) -> dict:
+    from .native import engine_of, run_health
     from .runtime import current
 
-    return current().engine().run_cycle(connector_id)
+    rt = current()
+    if engine_of(rt.store, connector_id) == "salesforce":  # R38: its sync health, not our sync
+        return run_health(rt, connector_id)
+    return rt.engine().run_cycle(connector_id)
 
 
 def run_due_retries(connector_id: int) -> dict:
@@ -149,6 +153,9 @@ def run_job(job_id: str) -> dict:
                                            email=params.get("email"))
         elif kind == "send_to_pardot":
             outcome = engine.send_to_pardot(params["connector_id"], params["sobject"], params["crm_id"])
+        elif kind == "native_unpause":  # R37: approval on the salesforce engine
+            from .native import run_unpause
+            outcome = run_unpause(rt, params["request_id"])
         elif kind == "retry_errors":
             outcome = engine.retry_errors(params["connector_id"], params["error_ids"])
         elif kind == "create_crm_id_field":

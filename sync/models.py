@@ -42,6 +42,8 @@ class Connector(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     business_unit_id: Mapped[str] = mapped_column(String(18), unique=True)  # R2
     version: Mapped[int]  # R1
+    # R35: builtin (our engine) | salesforce (Salesforce's connector v2 syncs; we observe and operate it)
+    engine: Mapped[str] = mapped_column(String(16), default="builtin", server_default="builtin")
     state: Mapped[str] = mapped_column(String(16))  # active | paused | throttled | error
     state_reason: Mapped[str | None] = mapped_column(Text)
     state_since: Mapped[datetime]
@@ -237,6 +239,8 @@ class ReactivationRequest(Base):
     checklist: Mapped[dict] = mapped_column(JSON, default=dict)
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    # R37: what approval set off on the salesforce engine, e.g. {"unpause": "failed", "reason": "..."}
+    outcome: Mapped[dict | None] = mapped_column(JSON)
 
 
 class AuditEntry(Base):

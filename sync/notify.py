@@ -7,7 +7,8 @@ from typing import Protocol
 log = logging.getLogger("connector.events")
 
 # Events: sync_errors, connector_state, job_finished, paused, reactivation_requested,
-# reactivation_approved, reactivation_denied, reactivation_expired.
+# reactivation_approved, reactivation_denied, reactivation_expired; on the salesforce engine (sync/native.py)
+# also sync_errors_resolved, reactivation_unpaused, reactivation_failed.
 
 
 class Notifier(Protocol):

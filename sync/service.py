@@ -14,7 +14,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import __version__, audit, record_state
+from . import __version__, audit, native, record_state
 from .checklist import build_checklist
 from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from .mapping import DEFAULT_MAPPINGS, Mapping, check_against_describe, parse_mappings
@@ -23,7 +23,8 @@ from .models import (ApiToken, AuditEntry, Connector, CycleRun, FieldMapping, Jo
 from .roles import (PARDOT_ROLE_MAP, ROLES, SYSTEM, Principal, at_least, forget_roles, role_cache_key,
                     status_cache_key)
 
-ERROR_CATEGORIES = ("validation", "duplicate", "permission", "deleted", "transient", "limit", "auth")
+ERROR_CATEGORIES = ("validation", "duplicate", "permission", "deleted", "transient", "limit", "auth",
+                    "stalled", "credentials", "not_syncing", "not_created")  # the last four: R38 (sync/native.py)
 ERROR_STATUSES = ("open", "retrying", "resolved", "dismissed")
 MDS_OBJECTS = ("Lead", "Contact", "Opportunity")
 SYNC_OBJECTS = ("Lead", "Contact", "Account")
@@ -34,6 +35,8 @@ DEFAULT_SETTINGS = {
     "reactivation_ttl_hours": 24,  # R31
     "notify_fold_seconds": 300,
     "crm_id_field": None,          # custom prospect field that carries the CRM id in Pardot (issue 9 item 3)
+    "health_threshold_seconds": 900,  # R38, salesforce engine: not_syncing / not_created after this
+    "stall_after_seconds": 360,       # R38: stalled when lastSyncedAt is older (3 × 2 min)
 }
 # Pardot's standard prospect fields: not names of a custom field (the link ones are read-only).
 STANDARD_PROSPECT_FIELDS = frozenset(name.lower() for name in (
@@ -100,8 +103,11 @@ class Service:
         """R32: any role may read the version; the bot asks with its own rights."""
         with self.store.session() as s:
             c = self._connector(s)
-            return {"connector_version": c.version, "business_unit_id": c.business_unit_id,
-                    "app_version": __version__}
+            result = {"connector_version": c.version, "business_unit_id": c.business_unit_id,
+                      "app_version": __version__, "engine": c.engine}
+        if result["engine"] == "salesforce":  # R36: from the Pardot v5 Connector API
+            result.update(native.version(self, c.id))
+        return result
 
     def status(self, principal: Principal) -> dict:
         """Cached for a second: dashboards and bots poll it; every change made through this
@@ -118,6 +124,8 @@ class Service:
         self.redis.delete(status_cache_key(self.config.pardot_business_unit_id))
 
     def _status(self) -> dict:
+        # R36: the salesforce engine reads the Connector API first (its own session: no nested writes)
+        extra = native.status_fields(self) if native.is_native(self) else None
         with self.store.session() as s:
             c = self._connector(s)
             last = s.scalars(select(CycleRun).where(CycleRun.connector_id == c.id)
@@ -155,7 +163,21 @@ class Service:
                 "auto_create_prospects": c.auto_create_prospects,
                 "pending_reactivations": pending_requests,
                 "error_queue_owner": c.error_queue_owner,
-            }
+                "engine": c.engine,
+            } if extra is None else {**self._status_common(c, last, open_by_cat, pending_requests), **extra}
+
+    def _status_common(self, c, last, open_by_cat, pending_requests) -> dict:
+        """The salesforce engine's status: the same keys; no backlog of ours (R36)."""
+        return {"state": c.state, "state_reason": c.state_reason, "state_since": _iso(c.state_since),
+                "connector_version": c.version, "app_version": __version__, "business_unit_id": c.business_unit_id,
+                "paused": None, "last_cycle": _cycle_dict(last) if last else None,
+                "next_cycle": (self.redis.get(f"connector:{c.id}:next_cycle") or b"").decode() or None,
+                "poll_interval": self.config.poll_interval, "backlog": 0,
+                "open_errors": {cat: open_by_cat.get(cat, 0) for cat in ERROR_CATEGORIES},
+                "open_errors_total": sum(open_by_cat.values()), "api_usage": {},
+                "connector_user": c.connector_user, "mds": {"enabled": False, "rules": []}, "ampsea": c.ampsea,
+                "auto_create_prospects": c.auto_create_prospects, "pending_reactivations": pending_requests,
+                "error_queue_owner": c.error_queue_owner, "engine": c.engine}
 
     def recent_cycles(self, principal: Principal, limit: int = 5) -> list[dict]:
         limit = max(1, min(int(limit), 50))
@@ -167,7 +189,10 @@ class Service:
     def checklist(self, principal: Principal) -> dict:
         with self.store.session() as s:
             c = self._connector(s)
-            return build_checklist(s, c, self.config)
+            return self._checklist_of(s, c)
+
+    def _checklist_of(self, s: Session, c: Connector) -> dict:
+        return native.build_checklist(s, c) if c.engine == "salesforce" else build_checklist(s, c, self.config)
 
     def whoami(self, principal: Principal) -> dict:
         return {"who": principal.who, "role": principal.role, "source": principal.role_source,
@@ -207,7 +232,14 @@ class Service:
 
     # ------------------------------------------------------------------ connector (R1–R3)
     def create_connector(self, principal: Principal, version: int = 2, connector_user: str = "integration",
-                         ampsea: bool = False, error_queue_owner: str | None = None) -> dict:
+                         ampsea: bool = False, error_queue_owner: str | None = None, engine: str = "builtin") -> dict:
+        if engine not in native.ENGINES:  # R35
+            with self.store.session() as s:
+                self._require(s, principal, "admin", "create_connector")
+                audit.record(s, principal, "create_connector", "failed", details={"engine": engine})
+            raise Invalid("the connector settings are invalid", {"engine": "must be builtin or salesforce"})
+        if engine == "salesforce":
+            return native.create(self, principal, version=version, error_queue_owner=error_queue_owner)
         with self.store.session() as s:
             self._require(s, principal, "admin", "create_connector")
             problems = {}
@@ -251,11 +283,15 @@ class Service:
         self._changed()
         if self.queue:
             self.queue.enqueue_cycle(connector_id)  # verifies credentials and syncs metadata at once
-        return self.status(principal)
+        result = self.status(principal)
+        notice = native.suggestion(self)  # R35: Salesforce's connector v2 already syncs this business unit
+        return {**result, "notice": notice} if notice else result
 
     # ------------------------------------------------------------------ pause / reactivation (R7, R31)
     def pause(self, principal: Principal, reason: str | None = None) -> dict:
         reason = (reason or "").strip() or None
+        if native.is_native(self):  # R36: Pardot's pause action
+            return native.pause(self, principal, reason)
         with self.store.session() as s:
             self._require(s, principal, "admin", "pause")
             c = self._connector(s, for_update=True)
@@ -291,6 +327,8 @@ class Service:
         return expired
 
     def request_reactivation(self, principal: Principal, note: str | None = None) -> dict:
+        if native.is_native(self):
+            native.refresh(self)  # paused or not, as Salesforce's connector says now (R37)
         with self.store.session() as s:
             self._require(s, principal, "operator", "request_reactivation")
             c = self._connector(s, for_update=True)
@@ -309,7 +347,7 @@ class Service:
                 raise Conflict(f"reactivation request #{pending.id} by {pending.requested_by} is already "
                                "pending approval")
             ttl = float(self._settings(c)["reactivation_ttl_hours"])
-            checklist = build_checklist(s, c, self.config)
+            checklist = self._checklist_of(s, c)
             r = ReactivationRequest(connector_id=c.id, requested_by=principal.who,
                                     requested_via=principal.channel, note=(note or "").strip() or None,
                                     expires_at=utcnow() + timedelta(hours=ttl), checklist=checklist)
@@ -362,7 +400,7 @@ class Service:
             if r.requested_by == principal.who:
                 refuse("you filed this request; a different admin must decide it (R31)")
             if approve:
-                checklist = build_checklist(s, c, self.config)
+                checklist = self._checklist_of(s, c)
                 failing = [i for i in checklist["items"] if i["result"] == "fail"]
                 if failing:
                     r.checklist = checklist
@@ -371,7 +409,10 @@ class Service:
                 r.checklist = checklist
             r.status = "approved" if approve else "denied"
             r.decided_by, r.decided_at, r.reason = principal.who, utcnow(), (reason or "").strip() or None
-            if approve:
+            unpause = approve and c.engine == "salesforce"
+            if unpause:  # R37: Pardot's unpause, once, from a worker job
+                r.outcome = {"unpause": "queued"}
+            elif approve:
                 c.state, c.state_since, c.state_reason = "active", utcnow(), None
                 c.paused_at = c.paused_by = c.paused_reason = None
             audit.record(s, principal, action, "ok", target, reason=r.reason)
@@ -379,7 +420,9 @@ class Service:
             connector_id = c.id
         self._changed()
         self._notify("reactivation_approved" if approve else "reactivation_denied", result)
-        if approve and self.queue:
+        if unpause and self.queue:
+            self.queue.start_job(connector_id, "native_unpause", {"request_id": request_id}, principal, {})
+        elif approve and self.queue:
             self.queue.enqueue_cycle(connector_id)  # R7: catch up on what changed while paused
         return result
 
@@ -401,6 +444,8 @@ class Service:
     def sync_prospect(self, principal: Principal, prospect_id: int | str | None = None,
                       email: str | None = None, notify: dict | None = None) -> dict:
         """"Sync with CRM" for one prospect, also while paused (R6)."""
+        if native.is_native(self):  # R35: a sentence saying why and where to go instead
+            native.refuse(self, principal, "sync_prospect")
         problems = {}
         if (prospect_id is None) == (email is None):
             problems["prospect"] = "give exactly one of prospect_id or email"
@@ -419,6 +464,8 @@ class Service:
 
     def send_to_pardot(self, principal: Principal, sobject: str, crm_id: str, notify: dict | None = None) -> dict:
         """"Send to Pardot" for one lead, contact or person account, also while paused (R6)."""
+        if native.is_native(self):  # R35: a sentence saying why and where to go instead
+            native.refuse(self, principal, "send_to_pardot")
         problems = {}
         canonical = {o.lower(): o for o in SYNC_OBJECTS}.get(str(sobject or "").lower())
         if not canonical:
@@ -532,6 +579,8 @@ class Service:
     def retry_errors(self, principal: Principal, error_id: int | None = None, category: str | None = None,
                      notify: dict | None = None) -> dict:
         """Retry one error or every open error of a category (R27); runs as a job."""
+        if native.is_native(self):  # R35: a sentence saying why and where to go instead
+            native.refuse(self, principal, "retry_errors")
         problems = {}
         if (error_id is None) == (category is None):
             problems["target"] = "give exactly one of an error id or a category"
@@ -643,6 +692,8 @@ class Service:
                               .order_by(FieldMapping.id))]
 
     def set_field_mappings(self, principal: Principal, items: list) -> list[dict]:
+        if native.is_native(self):
+            native.refuse(self, principal, "set_field_mappings")
         with self.store.session() as s:
             self._require(s, principal, "admin", "set_field_mappings")
             c = self._connector(s, for_update=True)
@@ -673,6 +724,8 @@ class Service:
 
     def set_mds_rules(self, principal: Principal, enabled: bool, rules: list) -> dict:
         """R22, R23: one equals-rule per object, only while paused, only by an admin."""
+        if native.is_native(self):
+            native.refuse(self, principal, "set_mds_rules")
         with self.store.session() as s:
             self._require(s, principal, "admin", "set_mds_rules")
             c = self._connector(s, for_update=True)
@@ -830,6 +883,9 @@ def _validate_settings(changes: Any, s: Session, c: Connector) -> dict:
         elif key == "reactivation_ttl_hours":
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 24 * 14:
                 problems[key] = "must be a number of hours above 0 and at most 336"
+        elif key in ("health_threshold_seconds", "stall_after_seconds"):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 7 * 86400:
+                problems[key] = "must be whole seconds from 1 to 604800"
         elif key == "notify_fold_seconds":
             if not isinstance(value, int) or isinstance(value, bool) or not 10 <= value <= 86400:
                 problems[key] = "must be whole seconds from 10 to 86400"
@@ -924,7 +980,8 @@ def _request_dict(r: ReactivationRequest) -> dict:
     return {"id": r.id, "status": r.status, "requested_by": r.requested_by, "requested_via": r.requested_via,
             "requested_at": _iso(r.requested_at), "note": r.note, "expires_at": _iso(r.expires_at),
             "decided_by": r.decided_by, "decided_at": _iso(r.decided_at), "reason": r.reason,
-            "checklist": r.checklist, "slack_channel": r.slack_channel, "slack_ts": r.slack_ts}
+            "checklist": r.checklist, "slack_channel": r.slack_channel, "slack_ts": r.slack_ts,
+            "outcome": r.outcome}
 
 
 def _job_dict(j: Job) -> dict:
