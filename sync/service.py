@@ -36,6 +36,7 @@ DEFAULT_SETTINGS = {
 ROLE_CACHE_TTL = 300
 STATUS_CACHE_MS = 1000
 TOKEN_CACHE_TTL = 300
+MAX_JOB_ID = 80  # Job.id's column width
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -438,6 +439,10 @@ class Service:
         return job
 
     def get_job(self, principal: Principal, job_id: str) -> dict:
+        # Ids we issue are short and printable; anything else (NUL, megabytes) names no job and
+        # must not reach the database (PostgreSQL refuses NUL in text).
+        if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID or not job_id.isprintable():
+            raise NotFound("no job with that id (job ids are short and printable)")
         with self.store.session() as s:
             job = s.get(Job, job_id)
             if job is None:
