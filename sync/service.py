@@ -13,7 +13,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import __version__, audit
+from . import __version__, audit, incidents
 from .checklist import build_checklist
 from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from .mapping import DEFAULT_MAPPINGS, Mapping, check_against_describe, parse_mappings
@@ -37,6 +37,7 @@ ROLE_CACHE_TTL = 300
 STATUS_CACHE_MS = 1000
 TOKEN_CACHE_TTL = 300
 MAX_JOB_ID = 80  # Job.id's column width
+PARDOT_READ_TIMEOUT = 10  # seconds; reading the asker's Pardot user at `create`
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -164,13 +165,17 @@ class Service:
                 "channel": principal.channel}
 
     # ------------------------------------------------------------------ roles (R33)
-    def resolve_role(self, email: str | None, channel: str = "slack") -> Principal:
-        """The role of a person by email: override list, then Pardot user role, else viewer."""
+    def resolve_role(self, email: str | None, channel: str = "slack", read_pardot: bool = False) -> Principal:
+        """The role of a person by email: override list, then Pardot user role, else viewer.
+
+        read_pardot: before any connector exists (or its first cycle) no Pardot users have been
+        synced, so `create` asks Pardot itself about an unknown email (one bounded call; the
+        chat transports make it after acknowledging Slack, never on the 3 s path)."""
         who = (email or "").strip().lower()
         if not who:
             return Principal("unknown", "viewer", channel, "no email known: viewer")
         cache_key = role_cache_key(self.config.pardot_business_unit_id, who)
-        cached = self.redis.get(cache_key)
+        cached = None if read_pardot else self.redis.get(cache_key)
         if cached:
             role, _, source = cached.decode().partition("|")
             return Principal(who, role, channel, source)
@@ -189,8 +194,40 @@ class Service:
                     source = f"Pardot user role {match.pardot_role}"
                 else:
                     role, source = "viewer", "no Pardot user with this email"
+        if read_pardot and source == "no Pardot user with this email":
+            try:
+                pardot_role = self._pardot_user_role(who)
+            except Exception as exc:  # noqa: BLE001 - the refusal below says Pardot could not be asked
+                if incidents.is_outage(exc):
+                    raise
+                _, reason, incident = incidents.describe(exc, "reading the Pardot users at create")
+                return Principal(who, role, channel, f"{source}; the Pardot users could not be read "
+                                                     f"({reason}, incident {incident})")
+            if pardot_role:
+                role = PARDOT_ROLE_MAP.get(pardot_role.lower(), "viewer")
+                source = f"Pardot user role {pardot_role} (read from Pardot: not synced yet)"
         self.redis.set(cache_key, f"{role}|{source}", ex=ROLE_CACHE_TTL)
         return Principal(who, role, channel, source)
+
+    def _pardot_user_role(self, email: str) -> str | None:
+        """The Pardot user role of `email`, read from Pardot with short timeouts (a bounded call)."""
+        from .budget import Budget
+        from .http import make_session
+        from .pardot import PardotClient
+        from .remote import RetryPolicy
+        from .salesforce import SalesforceClient
+
+        budget = Budget(self.redis, f"budget:{self.config.pardot_business_unit_id}")
+        once = RetryPolicy(attempts=2, initial=0.5, maximum=1.0)
+        sf = SalesforceClient(self.config, budget, session=make_session(self.config.tls_verify), retry=once,
+                              timeout=PARDOT_READ_TIMEOUT)
+        pardot = PardotClient(self.config, sf.access_token, sf.reauthenticate, self.redis, budget,
+                              session=make_session(self.config.tls_verify), transient_retry=once,
+                              timeout=PARDOT_READ_TIMEOUT)
+        for user in pardot.query("users", ["id", "email", "roleName"], email=email):
+            if (user.get("email") or "").strip().lower() == email:
+                return user.get("roleName")
+        return None
 
     def forget_roles(self) -> None:
         forget_roles(self.redis, self.config.pardot_business_unit_id)
