@@ -5,7 +5,9 @@ chat message or a job outcome; the traceback goes to the log under the incident 
 operator can find it from what the user quotes (issue 9 item 12)."""
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import secrets
 
 import redis.exceptions
@@ -77,3 +79,42 @@ def describe(exc: BaseException, where: str = "", logger: logging.Logger | None 
 def user_text(category: str, reason: str, incident: str) -> str:
     """One sentence for a user: the reason, the category and where to look."""
     return f"{reason[:1].upper()}{reason[1:]} ({category}, incident {incident}); the details are in the connector's log."
+
+
+# "ValueError: …", "IntegrityError: (sqlite3.IntegrityError) …", "psycopg.errors.X: …": the
+# `f"{type(exc).__name__}: {exc}"` texts that job and cycle failures stored before describe().
+_RAW = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*(?:[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Failure|Fault)\b[^:\n]{0,80}"
+                  r"|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+):"
+                  r"|Traceback \(most recent call last\)")
+_told: set[str] = set()
+
+
+def looks_raw(text: str | None) -> bool:
+    return bool(text) and bool(_RAW.search(text))
+
+
+def public_text(text: str | None, where: str = "") -> str | None:
+    """`text` unless it is raw exception text; then a readable reason with an incident id.
+
+    The id is derived from the text, so every rendering of one stored failure names the same
+    incident, and the raw text is logged once per process under it (the traceback itself was
+    logged when the failure happened)."""
+    if not looks_raw(text):
+        return text
+    incident = hashlib.sha256(text.encode()).hexdigest()[:12]
+    if incident not in _told:
+        _told.add(incident)
+        log.warning("incident %s%s: %s", incident, f" ({where})" if where else "", text)
+    category = "dependency_unavailable" if re.search(r"OperationalError|ConnectionError|InterfaceError", text) \
+        else "internal"
+    return user_text(category, REASONS[category], incident)
+
+
+def public_outcome(outcome: dict | None, where: str = "") -> dict | None:
+    """A job outcome as users see it: a raw `message` is replaced (category, reason, incident)."""
+    if not isinstance(outcome, dict) or not looks_raw(outcome.get("message")):
+        return outcome
+    shown = dict(outcome)
+    shown["message"] = public_text(outcome["message"], where)
+    shown["incident"] = shown["message"].rsplit("incident ", 1)[1].split(")")[0]
+    return shown

@@ -911,7 +911,7 @@ def _cycle_dict(r: CycleRun) -> dict:
     return {"id": r.id, "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),
             "duration_seconds": round(duration, 3) if duration is not None else None,
             "outcome": r.outcome, "prospects_synced": r.prospects_synced, "counts": r.counts,
-            "api_calls": r.api_calls, "error": r.error}
+            "api_calls": r.api_calls, "error": incidents.public_text(r.error, f"cycle {r.id}")}
 
 
 def _request_dict(r: ReactivationRequest) -> dict:
@@ -923,7 +923,8 @@ def _request_dict(r: ReactivationRequest) -> dict:
 
 def _job_dict(j: Job) -> dict:
     return {"id": j.id, "kind": j.kind, "params": {k: v for k, v in j.params.items() if k != "error_ids"},
-            "state": j.state, "outcome": j.outcome, "requested_by": j.requested_by,
+            "state": j.state, "outcome": incidents.public_outcome(j.outcome, f"job {j.id}"),
+            "requested_by": j.requested_by,
             "created_at": _iso(j.created_at), "ended_at": _iso(j.ended_at)}
 
 
