@@ -10,17 +10,22 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis
 
+from werkzeug.serving import make_server
+
 from app import create_app
 from bot.dispatch import Dispatcher
 from sync.config import Config
 from sync.roles import Principal
 from sync.runtime import Runtime
+from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET, SlackRequests
+from tests.bot.fake_slack import FakeSlack
 
 REDIS_PORT = int(os.environ.get("DRILL_REDIS_PORT", "6392"))
 PG_PORT = int(os.environ.get("DRILL_PG_PORT", "5442"))
@@ -126,10 +131,20 @@ def own_deps(tmp_path):
 
 
 @pytest.fixture
-def drill_app(own_deps, sandbox, tmp_path):
+def fake_slack():
+    fake = FakeSlack()
+    fake.users.update({"UADMIN": "admin@sandbox.example"})
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def drill_app(own_deps, sandbox, tmp_path, fake_slack):
     r, pg = own_deps
     config = Config.from_env({"CONNECTOR_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": pg.url,
-                              "REDIS_URL": r.url, "SANDBOX_INFO": os.path.join(sandbox.data_dir, "sandbox.json")})
+                              "REDIS_URL": r.url, "SANDBOX_INFO": os.path.join(sandbox.data_dir, "sandbox.json"),
+                              "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                              "SLACK_API_URL": fake_slack.base_url})
     rt = Runtime(config)
     rt.notifier = lambda event, payload: None
     service = rt.service()
@@ -139,7 +154,13 @@ def drill_app(own_deps, sandbox, tmp_path):
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     created = client.post("/api/v1/connector", json={"error_queue_owner": "#sync-errors"})
     assert created.status_code == 201, created.get_json()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    rt.slack = SlackRequests(f"http://127.0.0.1:{server.server_port}", fake_slack)
     yield rt, client
+    server.shutdown()
+    server.server_close()
     rt.store.dispose()
 
 
@@ -164,7 +185,11 @@ def _answers_normally(client) -> bool:
 
 
 def _chat(rt) -> str:
-    return Dispatcher(rt.service()).run(ADMIN, "status").text
+    """The shell's path (the dispatcher) and Slack's (a signed slash command over HTTP)."""
+    shell = Dispatcher(rt.service()).run(ADMIN, "status").text
+    slack = rt.slack.ask("UADMIN", "status")
+    assert ("temporarily unavailable" in shell) == ("temporarily unavailable" in slack), (shell, slack)
+    return shell
 
 
 def test_redis_and_postgresql_outages_are_503_then_recover(drill_app, own_deps, caplog):
