@@ -6,6 +6,7 @@ normally with no restart. Each dependency is a private server started here, on i
 so stopping it disturbs no other test."""
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from bot.dispatch import Dispatcher
+from bot.shell import run_shell
 from sync.config import Config
 from sync.roles import Principal
 from sync.runtime import Runtime
@@ -185,11 +187,16 @@ def _answers_normally(client) -> bool:
 
 
 def _chat(rt) -> str:
-    """The shell's path (the dispatcher) and Slack's (a signed slash command over HTTP)."""
-    shell = Dispatcher(rt.service()).run(ADMIN, "status").text
+    """The same command three ways: the dispatcher, the shell (`python app.py shell`) and Slack
+    (a signed slash command over HTTP); all three must agree."""
+    said = Dispatcher(rt.service()).run(ADMIN, "status").text
+    out = io.StringIO()
+    assert run_shell(rt, ["--as", ADMIN.who], stdin=["status"], stdout=out) == 0
+    shell = out.getvalue().split("`exit` to quit.", 1)[-1]
     slack = rt.slack.ask("UADMIN", "status")
-    assert ("temporarily unavailable" in shell) == ("temporarily unavailable" in slack), (shell, slack)
-    return shell
+    down = ["temporarily unavailable" in text for text in (said, shell, slack)]
+    assert len(set(down)) == 1, (said, shell, slack)
+    return said
 
 
 def test_redis_and_postgresql_outages_are_503_then_recover(drill_app, own_deps, caplog):
