@@ -234,8 +234,8 @@ def test_nul_and_overlong_ids_on_postgresql_are_404_or_400(drill_app):
     for path in ("/api/v1/sync-errors?category=%00", "/api/v1/audit-log?cursor=%00", "/api/v1/reactivations?status=a%00"):
         response = client.get(path)
         assert response.status_code == 400, (path, response.status_code)
-    for path, body in (("/api/v1/connector/pause", {"reason": "a\x00b"}),
+    for path, body in (("/api/v1/reactivations", {"note": "x\x00"}),
                        ("/api/v1/syncs/prospect", {"email": "a\x00@b.example"}),
-                       ("/api/v1/reactivations", {"note": "x\x00"})):
+                       ("/api/v1/connector/pause", {"reason": "a\x00b"})):
         response = client.post(path, json=body)
         assert response.status_code == 400, (path, response.status_code, response.get_data(as_text=True))
