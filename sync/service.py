@@ -194,7 +194,11 @@ class Service:
                     source = f"Pardot user role {match.pardot_role}"
                 else:
                     role, source = "viewer", "no Pardot user with this email"
-        if read_pardot and source == "no Pardot user with this email":
+            # Once a cycle has read the Pardot users, the store is the answer (and a stranger's
+            # repeated `create` costs no Pardot call).
+            unsynced = read_pardot and not s.scalar(select(func.count()).select_from(UserMatch).where(
+                UserMatch.connector_id == (connector.id if connector else -1)))
+        if unsynced and source == "no Pardot user with this email":
             try:
                 pardot_role = self._pardot_user_role(who)
             except Exception as exc:  # noqa: BLE001 - the refusal below says Pardot could not be asked

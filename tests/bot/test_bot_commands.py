@@ -230,3 +230,12 @@ def test_create_before_any_connector_reads_the_pardot_users(slack, slack_runtime
                                                    AuditEntry.outcome == "ok")).one()
         assert entry.actor == "admin@sandbox.example" and entry.channel == "slack"
     assert "already exists" in slack.ask("UADMIN2", "create")  # one per business unit (R2)
+
+
+def test_create_asks_pardot_only_until_the_users_are_synced(slack, connector, control):
+    """After the first cycle read the Pardot users (the fixture records them), a stranger's
+    `create` is answered from the store: no Pardot call."""
+    before = control.get("calls")
+    stranger = slack.ask("USTRANGER", "create")
+    assert stranger.startswith("Refused:") and "no Pardot user with this email" in stranger
+    assert control.get("calls") == before
