@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from werkzeug.serving import make_server
 
 from app import create_app
