@@ -2,15 +2,16 @@
 
 Service errors map to statuses here, once; HTTP errors raised by Flask/werkzeug (404, 405,
 413, 415…) get the same envelope; anything else is a 500 that names an incident id and
-hides the internals (they go to the log)."""
+hides the internals (they go to the log); a Redis or database outage is a 503 with
+Retry-After (sync.incidents)."""
 from __future__ import annotations
 
 import logging
-import secrets
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from sync import incidents
 from sync.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unauthenticated
 
 log = logging.getLogger("connector.api")
@@ -65,8 +66,13 @@ def _http_error(exc: HTTPException):
 
 
 def _unexpected(exc: Exception):
-    incident = secrets.token_hex(6)
-    log.exception("unhandled error, incident %s", incident)
+    category, reason, incident = incidents.describe(exc, "an API request", log)
+    if category == "dependency_unavailable":
+        # Our own Redis or database is down: a client should come back, not report a bug.
+        wait = incidents.RETRY_AFTER_SECONDS
+        return error_response(503, "temporarily_unavailable",
+                              f"{incidents.UNAVAILABLE} (incident {incident})",
+                              {"retry_after": wait}, headers={"Retry-After": str(wait)})
     return error_response(500, "internal_error",
                           f"the connector hit an unexpected error (incident {incident}); "
                           "the details are in its log")

@@ -52,6 +52,10 @@ def parse(spec: OpenApi) -> None:
         g.body = _body(problems, spec.body_required(path, method))
         if not problems:
             problems.update(field_errors(validator, g.body))
+    for name, value in list(query.items()) + [("body", g.body)]:
+        where = _nul_in(value, name)
+        if where:  # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the store
+            problems[where] = "must not contain a NUL character"
     cursor = query.get("cursor")
     if isinstance(cursor, str) and cursor.isdigit() and int(cursor) > MAX_ID:
         problems["cursor"] = "is not a cursor this API returned"
@@ -77,6 +81,23 @@ def _body(problems: dict, required: bool):
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}",
                        {"body": "is not valid JSON"}) from None
+
+
+def _nul_in(value, where: str) -> str | None:
+    """The path of the first string (value or key) holding a NUL character, if any."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_in(key, where) or _nul_in(item, f"{where}.{key}" if where != "body" else str(key))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_in(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def _no_constant(name: str):

@@ -6,6 +6,7 @@ last scrape are read), so a scrape stays cheap however long the cycle history gr
 Redis forgets them they are rebuilt from SQL, which is the durable truth."""
 from __future__ import annotations
 
+import hmac
 import logging
 
 from flask import Blueprint, Response, current_app
@@ -14,6 +15,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, or_, select
 
 from sync.models import Connector, CycleRun, PendingChange, SyncError
+
+from .auth import bearer_token
+from .errors import error_response
 
 log = logging.getLogger("connector.metrics")
 bp = Blueprint("metrics", __name__)
@@ -167,6 +171,12 @@ def install(app, runtime) -> None:
 
 @bp.get("/metrics")
 def metrics():
+    expected = current_app.extensions["connector"].config.metrics_token
+    if expected:  # METRICS_TOKEN set: a scraper must send it as a bearer token
+        given = bearer_token() or ""
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return error_response(401, "unauthenticated", "/metrics needs the METRICS_TOKEN as a bearer token",
+                                  headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     registry = current_app.extensions["connector_api"]["metrics_registry"]
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
                     headers={"Content-Type": CONTENT_TYPE_LATEST})

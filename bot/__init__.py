@@ -27,10 +27,10 @@ def register(app: Flask, runtime) -> None:
         return
     from slack_bolt.adapter.flask import SlackRequestHandler
 
-    from .app import build_app
+    from .app import build_app, http_endpoint
 
-    handler = SlackRequestHandler(build_app(runtime))
-    app.add_url_rule("/slack/events", "slack_events", lambda: handler.handle(request), methods=["POST"])
+    view = http_endpoint(SlackRequestHandler(build_app(runtime)), config.slack_signing_secret)
+    app.add_url_rule("/slack/events", "slack_events", lambda: view(request), methods=["POST"])
 
 
 def make_notifier(runtime):

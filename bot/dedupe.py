@@ -10,6 +10,8 @@ import logging
 
 from slack_bolt import BoltResponse
 
+from sync import incidents
+
 log = logging.getLogger("connector.bot")
 DEDUPE_TTL = 3600  # Slack retries within minutes; an hour is ample
 
@@ -27,7 +29,14 @@ def dedupe_middleware(redis):
         if not isinstance(body, dict) or body.get("type") in ("url_verification", "ssl_check"):
             return next()
         key = request_key(body, req.raw_body or "")
-        if redis.set(f"slack:seen:{key}", "1", nx=True, ex=DEDUPE_TTL):
+        try:
+            first = redis.set(f"slack:seen:{key}", "1", nx=True, ex=DEDUPE_TTL)
+        except Exception as exc:  # noqa: BLE001 - Redis down: let the command run and say "unavailable"
+            if not incidents.is_outage(exc):
+                raise
+            log.warning("Slack request %s not deduplicated: Redis is unreachable", key)
+            first = True
+        if first:
             return next()
         retry = (req.headers.get("x-slack-retry-num") or ["-"])[0]
         log.info("ignoring a repeated Slack request %s (retry %s)", key, retry)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
+from sync import incidents
 from sync.errors import Forbidden, ServiceError
 from sync.roles import Principal
 
@@ -50,10 +51,12 @@ class Dispatcher:
                          command=cmd.name)
         except ServiceError as exc:
             return Reply(*render.failed(exc.message, exc.details), ok=False, command=cmd.name)
-        except Exception:  # noqa: BLE001 - a chat user gets an answer, the log gets the trace
-            log.exception("command %s failed", cmd.name)
-            return Reply(f"`{cmd.name}` failed unexpectedly; the details are in the connector's log.", ok=False,
-                         command=cmd.name)
+        except Exception as exc:  # noqa: BLE001 - a chat user gets an answer, the log gets the trace
+            category, reason, incident = incidents.describe(exc, f"command {cmd.name}", log)
+            if category == "dependency_unavailable":
+                return Reply(*render.plain(incidents.UNAVAILABLE), ok=False, command=cmd.name)
+            return Reply(f"`{cmd.name}` failed unexpectedly (incident {incident}); the details are in the "
+                         "connector's log.", ok=False, command=cmd.name)
         return replace(reply, command=cmd.name)
 
     # ------------------------------------------------------------------ read-only

@@ -38,9 +38,11 @@ class SlackIdentity:
         self.redis.set(key, email, ex=EMAIL_TTL if email else MISS_TTL)
         return email or None
 
-    def principal(self, user_id: str) -> Principal:
+    def principal(self, user_id: str, read_pardot: bool = False) -> Principal:
+        """read_pardot: `create` before any connector exists (service.resolve_role); only ever
+        called after Slack was acknowledged."""
         email = self.email(user_id)
-        principal = self.service.resolve_role(email, "slack")
+        principal = self.service.resolve_role(email, "slack", read_pardot=read_pardot)
         if not email:  # still name the person in the audit log
             principal = replace(principal, who=f"slack:{user_id}",
                                 role_source=f"{principal.role_source} (no email in the Slack profile)")

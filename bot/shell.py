@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Iterable, Iterator, TextIO
 
+from sync import incidents
 from sync.errors import NotFound, ServiceError
 from sync.roles import Principal
 
@@ -160,22 +161,33 @@ def run_shell(runtime, argv: list[str], stdin: Iterable[str] | None = None, stdo
     events_log.setLevel(logging.WARNING)
     try:
         shell = Shell(runtime, stdout, args.first_cycle_wait)
-        shell.become(args.as_email)
+        try:
+            shell.become(args.as_email)
+        except Exception as exc:  # Redis or the database down at start: the commands will say so too
+            if not incidents.is_outage(exc):
+                raise
+            shell.email = args.as_email
+            shell.say(incidents.UNAVAILABLE)
         shell.say("Type `help` for the commands, `/as EMAIL` to switch identity, `exit` to quit.")
         for raw in _lines(stdin, stdout, interactive):
-            shell.report_finished()
             line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.lower() in ("exit", "quit", "/exit", "/quit"):
-                break
-            if line.split()[0].lower() == "/as":
-                if not line[3:].strip():
-                    shell.say("Usage: `/as EMAIL`")
-                else:
-                    shell.become(line[3:].strip())
-                continue
-            shell.command(line)
+            try:
+                shell.report_finished()
+                if not line or line.startswith("#"):
+                    continue
+                if line.lower() in ("exit", "quit", "/exit", "/quit"):
+                    break
+                if line.split()[0].lower() == "/as":
+                    if not line[3:].strip():
+                        shell.say("Usage: `/as EMAIL`")
+                    else:
+                        shell.become(line[3:].strip())
+                    continue
+                shell.command(line)
+            except Exception as exc:  # Redis or the database down: say so and keep the shell
+                if not incidents.is_outage(exc):
+                    raise
+                shell.say(incidents.UNAVAILABLE)
         shell.finish(args.wait)
     finally:
         events_log.setLevel(previous_level)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -47,6 +47,14 @@ class Config:
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)  # /metrics needs it as a bearer token when set
+
+    def __repr__(self) -> str:
+        # Config objects end up in logs and tracebacks: never show a password from a URL.
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["database_url"] = _hide_password(self.database_url)
+        shown["redis_url"] = _hide_password(self.redis_url)
+        return f"Config({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @property
     def uses_sandbox(self) -> bool:
@@ -139,8 +147,19 @@ class Config:
             pardot_business_unit_id=bu, poll_interval=poll_interval, slack_api_url=slack_api_url,
             slack_notify_channel=get("SLACK_NOTIFY_CHANNEL"), ca_bundle=ca_bundle,
             sandbox_control_url=control, slack_bot_token=bot_token,
-            slack_signing_secret=secret, slack_app_token=app_token,
+            slack_signing_secret=secret, slack_app_token=app_token, metrics_token=get("METRICS_TOKEN"),
         )
+
+
+def _hide_password(url: str | None) -> str | None:
+    if not url:
+        return url
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunparse(parsed._replace(netloc=f"{user}:***@{netloc[2]}"))
 
 
 def _check_database_url(url: str) -> None:

@@ -419,6 +419,17 @@ class Engine:
         """"Sync with CRM": fetch the prospect and its Salesforce counterpart, then reconcile."""
         connector, ctx = self._context(connector_id)
         try:
+            return self._sync_prospect(connector_id, ctx, prospect_id, email)
+        finally:
+            self._announce(connector_id, ctx)
+
+    def _announce(self, connector_id: int, ctx: Context) -> None:
+        """Sync errors a manual sync put in the queue are announced like a cycle's (issue 9 item 9)."""
+        if ctx.new_errors:
+            self.rt.notify("sync_errors", {"connector_id": connector_id, "errors": ctx.new_errors})
+
+    def _sync_prospect(self, connector_id: int, ctx: Context, prospect_id: int | None, email: str | None) -> dict:
+        try:
             if prospect_id is not None:
                 with self.store.session() as s:
                     link = s.scalars(select(RecordLink).where(RecordLink.connector_id == connector_id,
@@ -452,6 +463,12 @@ class Engine:
     def send_to_pardot(self, connector_id: int, sobject: str, crm_id: str) -> dict:
         """"Send to Pardot": creates the prospect even when auto-create is off."""
         connector, ctx = self._context(connector_id)
+        try:
+            return self._send_to_pardot(connector_id, ctx, sobject, crm_id)
+        finally:
+            self._announce(connector_id, ctx)
+
+    def _send_to_pardot(self, connector_id: int, ctx: Context, sobject: str, crm_id: str) -> dict:
         try:
             with self.store.session() as s:
                 link = s.scalars(select(RecordLink).where(RecordLink.connector_id == connector_id,

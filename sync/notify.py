@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Protocol
 
 log = logging.getLogger("connector.events")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 # Events: sync_errors, connector_state, job_finished, paused, reactivation_requested,
 # reactivation_approved, reactivation_denied, reactivation_expired; on the salesforce engine (sync/native.py)
@@ -16,4 +18,7 @@ class Notifier(Protocol):
 
 
 def log_notifier(event: str, payload: dict) -> None:
-    log.info("%s %s", event, payload)
+    # Payloads name people (requesters, approvers, records' emails): INFO shows them masked,
+    # DEBUG has the whole payload for someone debugging on purpose.
+    log.info("%s %s", event, _EMAIL.sub("<email>", repr(payload)))
+    log.debug("%s %r", event, payload)

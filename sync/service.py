@@ -14,7 +14,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import __version__, audit, native, record_state
+from . import __version__, audit, incidents, native, record_state
 from .checklist import build_checklist
 from .errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from .mapping import DEFAULT_MAPPINGS, Mapping, check_against_describe, parse_mappings
@@ -50,6 +50,8 @@ CUSTOM_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,49}$")
 ROLE_CACHE_TTL = 300
 STATUS_CACHE_MS = 1000
 TOKEN_CACHE_TTL = 300
+MAX_JOB_ID = 80  # Job.id's column width
+PARDOT_READ_TIMEOUT = 10  # seconds; reading the asker's Pardot user at `create`
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -199,13 +201,17 @@ class Service:
                 "channel": principal.channel}
 
     # ------------------------------------------------------------------ roles (R33)
-    def resolve_role(self, email: str | None, channel: str = "slack") -> Principal:
-        """The role of a person by email: override list, then Pardot user role, else viewer."""
+    def resolve_role(self, email: str | None, channel: str = "slack", read_pardot: bool = False) -> Principal:
+        """The role of a person by email: override list, then Pardot user role, else viewer.
+
+        read_pardot: before any connector exists (or its first cycle) no Pardot users have been
+        synced, so `create` asks Pardot itself about an unknown email (one bounded call; the
+        chat transports make it after acknowledging Slack, never on the 3 s path)."""
         who = (email or "").strip().lower()
         if not who:
             return Principal("unknown", "viewer", channel, "no email known: viewer")
         cache_key = role_cache_key(self.config.pardot_business_unit_id, who)
-        cached = self.redis.get(cache_key)
+        cached = None if read_pardot else self.redis.get(cache_key)
         if cached:
             role, _, source = cached.decode().partition("|")
             return Principal(who, role, channel, source)
@@ -224,8 +230,44 @@ class Service:
                     source = f"Pardot user role {match.pardot_role}"
                 else:
                     role, source = "viewer", "no Pardot user with this email"
+            # Once a cycle has read the Pardot users, the store is the answer (and a stranger's
+            # repeated `create` costs no Pardot call).
+            unsynced = read_pardot and not s.scalar(select(func.count()).select_from(UserMatch).where(
+                UserMatch.connector_id == (connector.id if connector else -1)))
+        if unsynced and source == "no Pardot user with this email":
+            try:
+                pardot_role = self._pardot_user_role(who)
+            except Exception as exc:  # noqa: BLE001 - the refusal below says Pardot could not be asked
+                if incidents.is_outage(exc):
+                    raise
+                _, reason, incident = incidents.describe(exc, "reading the Pardot users at create")
+                return Principal(who, role, channel, f"{source}; the Pardot users could not be read "
+                                                     f"({reason}, incident {incident})")
+            if pardot_role:
+                role = PARDOT_ROLE_MAP.get(pardot_role.lower(), "viewer")
+                source = f"Pardot user role {pardot_role} (read from Pardot: not synced yet)"
         self.redis.set(cache_key, f"{role}|{source}", ex=ROLE_CACHE_TTL)
         return Principal(who, role, channel, source)
+
+    def _pardot_user_role(self, email: str) -> str | None:
+        """The Pardot user role of `email`, read from Pardot with short timeouts (a bounded call)."""
+        from .budget import Budget
+        from .http import make_session
+        from .pardot import PardotClient
+        from .remote import RetryPolicy
+        from .salesforce import SalesforceClient
+
+        budget = Budget(self.redis, f"budget:{self.config.pardot_business_unit_id}")
+        once = RetryPolicy(attempts=2, initial=0.5, maximum=1.0)
+        sf = SalesforceClient(self.config, budget, session=make_session(self.config.tls_verify), retry=once,
+                              timeout=PARDOT_READ_TIMEOUT)
+        pardot = PardotClient(self.config, sf.access_token, sf.reauthenticate, self.redis, budget,
+                              session=make_session(self.config.tls_verify), transient_retry=once,
+                              timeout=PARDOT_READ_TIMEOUT)
+        for user in pardot.query("users", ["id", "email", "roleName"], email=email):
+            if (user.get("email") or "").strip().lower() == email:
+                return user.get("roleName")
+        return None
 
     def forget_roles(self) -> None:
         forget_roles(self.redis, self.config.pardot_business_unit_id)
@@ -496,6 +538,10 @@ class Service:
         return job
 
     def get_job(self, principal: Principal, job_id: str) -> dict:
+        # Ids we issue are short and printable; anything else (NUL, megabytes) names no job and
+        # must not reach the database (PostgreSQL refuses NUL in text).
+        if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_JOB_ID or not job_id.isprintable():
+            raise NotFound("no job with that id (job ids are short and printable)")
         with self.store.session() as s:
             job = s.get(Job, job_id)
             if job is None:
@@ -973,7 +1019,7 @@ def _cycle_dict(r: CycleRun) -> dict:
     return {"id": r.id, "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),
             "duration_seconds": round(duration, 3) if duration is not None else None,
             "outcome": r.outcome, "prospects_synced": r.prospects_synced, "counts": r.counts,
-            "api_calls": r.api_calls, "error": r.error}
+            "api_calls": r.api_calls, "error": incidents.public_text(r.error, f"cycle {r.id}")}
 
 
 def _request_dict(r: ReactivationRequest) -> dict:
@@ -986,7 +1032,8 @@ def _request_dict(r: ReactivationRequest) -> dict:
 
 def _job_dict(j: Job) -> dict:
     return {"id": j.id, "kind": j.kind, "params": {k: v for k, v in j.params.items() if k != "error_ids"},
-            "state": j.state, "outcome": j.outcome, "requested_by": j.requested_by,
+            "state": j.state, "outcome": incidents.public_outcome(j.outcome, f"job {j.id}"),
+            "requested_by": j.requested_by,
             "created_at": _iso(j.created_at), "ended_at": _iso(j.ended_at)}
 
 

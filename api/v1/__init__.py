@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request
 
+from sync import incidents
+
 from .. import auth, inputs
 from ..errors import ApiError
 
@@ -63,7 +65,11 @@ def _finish(response: Response) -> Response:
 def _teardown(exc):
     slot = g.pop("idem_slot", None)
     if slot:
-        current_app.extensions["connector_api"]["idempotency"].abandon(slot)
+        try:
+            current_app.extensions["connector_api"]["idempotency"].abandon(slot)
+        except Exception as error:  # noqa: BLE001 - Redis gone mid-request: the slot expires by itself
+            if not incidents.is_outage(error):
+                raise
 
 
 @bp.get("/openapi.json")

@@ -13,6 +13,7 @@ from sync.errors import ServiceError
 
 from .. import render
 from ..grammar import Command
+from .commands import unavailable_or_failed
 
 log = logging.getLogger("connector.bot")
 DENY_VIEW = "reactivation_deny"
@@ -41,7 +42,11 @@ def _run(deps, body: dict, command: Command) -> None:
     channel, ts = where(body)
     notify = {"transport": "slack", "channel": channel, "thread_ts": ts, "user": user} if channel else \
         {"transport": "slack", "channel": user, "user": user}
-    reply = deps.dispatcher.execute(deps.identity.principal(user), command, notify=notify, follow_up=FOLLOW_UP)
+    try:
+        reply = deps.dispatcher.execute(deps.identity.principal(user), command, notify=notify, follow_up=FOLLOW_UP)
+    except Exception as exc:  # noqa: BLE001 - the clicker gets an answer (e.g. Redis down), not silence
+        deps.poster.ephemeral(channel, user, unavailable_or_failed(exc, f"the {command.name} button"))
+        return
     if command.name == "approve" and reply.ok:
         return  # the request's message itself changes (bot.notifications)
     deps.poster.ephemeral(channel, user, reply.text)

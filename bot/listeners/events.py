@@ -7,6 +7,7 @@ import re
 from slack_sdk.errors import SlackApiError
 
 from .. import render
+from .commands import unavailable_or_failed
 
 log = logging.getLogger("connector.bot")
 FOLLOW_UP = "I'll post the outcome in this thread when it ends."
@@ -35,9 +36,13 @@ def on_message(event, context):
 
 def converse(deps, event: dict, text: str, thread_ts: str | None) -> None:
     channel, user = event["channel"], event["user"]
-    principal = deps.identity.principal(user)
-    notify = {"transport": "slack", "channel": channel, "thread_ts": thread_ts, "user": user}
-    reply = deps.dispatcher.run(principal, text, notify=notify, follow_up=FOLLOW_UP)
+    try:
+        principal = deps.identity.principal(user)
+        notify = {"transport": "slack", "channel": channel, "thread_ts": thread_ts, "user": user}
+        reply = deps.dispatcher.run(principal, text, notify=notify, follow_up=FOLLOW_UP)
+    except Exception as exc:  # noqa: BLE001 - the asker gets an answer (e.g. Redis down), not silence
+        deps.poster.post(channel, unavailable_or_failed(exc, "a mention or DM"), thread_ts=thread_ts)
+        return
     if reply.request:
         try:
             where = deps.approvals.post_request(reply.request, channel)

@@ -1,12 +1,18 @@
-"""Modal submissions: the reason for denying a reactivation request."""
+"""Modal submissions: the reason for denying a reactivation request.
+
+The modal is acknowledged (closed) first: the clicker's role needs users.info, which can
+outlast Slack's 3 s. A refusal then reaches the clicker as an ephemeral message."""
 from __future__ import annotations
 
 import json
+import logging
 
 from sync.errors import ServiceError
 
 from .actions import DENY_VIEW
+from .commands import unavailable_or_failed
 
+log = logging.getLogger("connector.bot")
 DEFAULT_REASON = "denied in Slack without a reason"
 
 
@@ -15,14 +21,16 @@ def register(app) -> None:
 
 
 def on_deny_submitted(ack, body, view, context):
+    ack()  # the request's message is updated by bot.notifications when the denial lands
     deps = context["connector"]
+    user = body["user"]["id"]
     meta = json.loads(view.get("private_metadata") or "{}")
     value = (((view.get("state") or {}).get("values") or {}).get("reason") or {}).get("reason") or {}
     reason = (value.get("value") or "").strip() or DEFAULT_REASON
-    principal = deps.identity.principal(body["user"]["id"])
     try:
+        principal = deps.identity.principal(user)
         deps.service.deny_reactivation(principal, int(meta["request_id"]), reason)
-    except ServiceError as exc:  # refused: the modal stays open and shows the service's reason
-        ack(response_action="errors", errors={"reason": exc.message[:150]})
-        return
-    ack()  # the request's message is updated by bot.notifications
+    except ServiceError as exc:  # refused: tell the clicker why
+        deps.poster.ephemeral(meta.get("channel"), user, exc.message)
+    except Exception as exc:  # noqa: BLE001 - acknowledged already: the clicker still gets an answer
+        deps.poster.ephemeral(meta.get("channel"), user, unavailable_or_failed(exc, "the deny modal"))

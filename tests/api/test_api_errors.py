@@ -147,3 +147,17 @@ def test_unexpected_errors_are_500_without_internals(app, api, connector, runtim
 def test_a_cursor_beyond_any_id_is_400(api, connector):
     r = api.get("/api/v1/sync-errors?cursor=9999999999")
     assert r.status_code == 400 and r.get_json()["error"]["details"] == {"cursor": "is not a cursor this API returned"}
+
+
+def test_connector_events_never_log_an_email_at_info(connector, runtime, service, operator, caplog):
+    """Issue 9 item 12: the log notifier (no Slack) names events, not the people in them."""
+    import logging
+
+    from sync.notify import log_notifier
+
+    runtime.notifier = log_notifier
+    with caplog.at_level(logging.INFO):
+        service.request_reactivation(operator, note="quarter close is over")
+    infos = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and r.name == "connector.events"]
+    assert any(m.startswith("reactivation_requested ") for m in infos), infos
+    assert not [m for m in infos if operator.who in m], infos

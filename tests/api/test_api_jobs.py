@@ -156,3 +156,56 @@ def test_a_key_being_processed_is_409(api, connector):
 def test_a_bad_key_is_400(api, connector):
     r = api.post("/api/v1/syncs/prospect", {"prospect_id": 5}, headers={"Idempotency-Key": "has space"})
     assert r.status_code == 400 and "Idempotency-Key" in r.get_json()["error"]["details"]
+
+
+def test_a_crashed_job_shows_a_reason_and_an_incident_id_never_the_exception(api, connector, runtime, run_worker,
+                                                                              caplog):
+    """Issue 9 item 12: the worker stores `f"{type(exc).__name__}: {exc}"` when a job crashes;
+    the API and the chat show a category, a readable reason and an incident id instead, and the
+    log has the raw text under that id. (The crash here: a job whose params lost their connector,
+    a stand-in for any unexpected exception inside a job.)"""
+    import logging
+
+    from bot.dispatch import Dispatcher
+    from sync.models import Job
+    from sync.roles import Principal
+
+    job_id = api.post("/api/v1/syncs/prospect", {"prospect_id": 77}).get_json()["job_id"]
+    with runtime.store.session() as s:
+        job = s.get(Job, job_id)
+        job.params = {"prospect_id": 77}  # run_job will raise KeyError('connector_id')
+    with caplog.at_level(logging.WARNING):
+        run_worker()
+        shown = api.get(f"/api/v1/jobs/{job_id}").get_json()
+    with runtime.store.session() as s:
+        stored = s.get(Job, job_id).outcome["message"]
+    assert stored.startswith("KeyError")  # what the worker recorded (sync/jobs.py run_job)
+    assert shown["state"] == "failed"
+    message = shown["outcome"]["message"]
+    assert "KeyError" not in message and "connector_id" not in message
+    assert "unexpected error" in message and f"incident {shown['outcome']['incident']}" in message
+    assert any(shown["outcome"]["incident"] in r.getMessage() and "KeyError" in r.getMessage()
+               for r in caplog.records)
+    chat = Dispatcher(runtime.service()).run(Principal("sales@sandbox.example", "viewer", "slack"), f"job {job_id}")
+    assert "KeyError" not in chat.text and shown["outcome"]["incident"] in chat.text
+
+
+def test_a_crashed_cycle_shows_a_reason_and_an_incident_id_in_the_status(api, connector, runtime):
+    """Issue 9 item 12: Engine._cycle stores `f"{type(exc).__name__}: {exc}"` (SQL, keys, emails)."""
+    from sync.models import CycleRun
+
+    raw = ('IntegrityError: (psycopg.errors.UniqueViolation) duplicate key value violates unique constraint '
+           '"uq_record_link" DETAIL: Key (connector_id, prospect_id)=(1, 42) ada@example.com')
+    with runtime.store.session() as s:
+        s.add(CycleRun(connector_id=runtime.service().connector_id(), started_at=utcnow(),
+                       finished_at=utcnow(), outcome="failed", error=raw, counts={}, api_calls={}))
+    runtime.service()._changed()  # drop the one-second status cache
+    error = api.get("/api/v1/connector").get_json()["last_cycle"]["error"]
+    assert "IntegrityError" not in error and "ada@example.com" not in error and "uq_record_link" not in error
+    assert "incident " in error
+    readable = "salesforce: UNABLE_TO_LOCK_ROW: unable to obtain exclusive access to this record"
+    with runtime.store.session() as s:
+        s.add(CycleRun(connector_id=runtime.service().connector_id(), started_at=utcnow(),
+                       finished_at=utcnow(), outcome="failed", error=readable, counts={}, api_calls={}))
+    runtime.service()._changed()
+    assert api.get("/api/v1/connector").get_json()["last_cycle"]["error"] == readable  # kept as it is

@@ -32,6 +32,27 @@ def _cycle(runtime, cid, finished=True, outcome="ok", created=0, updated=0, sf_c
         return run.id
 
 
+def test_metrics_token_is_required_when_set(runtime):
+    """Issue 9 item 12: METRICS_TOKEN guards /metrics (401 in the error envelope without it)."""
+    import dataclasses
+
+    from app import create_app
+
+    original = runtime.config
+    runtime.config = dataclasses.replace(original, metrics_token="scrape-secret-1")
+    try:
+        client = create_app(runtime=runtime).test_client()
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "scrape-secret-1"}):
+            r = client.get("/metrics", headers=headers)
+            assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthenticated"
+            assert "connector_queue_depth" not in r.get_data(as_text=True)
+        r = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret-1"})
+        assert r.status_code == 200 and "connector_queue_depth" in r.get_data(as_text=True)
+    finally:
+        runtime.config = original
+    assert create_app(runtime=runtime).test_client().get("/metrics").status_code == 200  # unset: open
+
+
 def test_metrics_before_a_connector_exists(app):
     samples = _samples(app)
     assert samples[("connector_queue_depth", ())] == 0

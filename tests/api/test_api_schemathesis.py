@@ -61,3 +61,48 @@ def test_api_conforms_to_its_openapi_document(live_schema, tokens, mode):
         assert all(statuses[(op.label, 200)] for op in listings), statuses
     else:
         assert codes[400] > 0, codes
+
+
+@pytest.mark.parametrize("bad", ["\x00", "a\x00b", "9" * 40, "x" * 5000])
+def test_every_path_and_query_parameter_refuses_nul_and_overlong_values(api, connector, live_schema, bad):
+    """Issue 9 item 6: NUL (PostgreSQL refuses it in text) or megabyte ids anywhere in a URL are
+    a 400/404 in the error envelope, never a 500 — on SQLite and on PostgreSQL (TEST_DATABASE_URL)."""
+    from urllib.parse import quote
+
+    from api.ratelimit import RateLimiter
+
+    api.app.extensions["connector_api"]["ratelimit"] = RateLimiter(api.app.extensions["connector"].redis, 1_000_000)
+    seen = Counter()
+    for path, item in live_schema.raw_schema["paths"].items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            params = [_resolve(live_schema.raw_schema, p) for p in item.get("parameters", []) + op.get("parameters", [])]
+            for param in params:
+                url = path
+                for other in params:
+                    if other["in"] == "path":
+                        value = bad if other is param else "1"
+                        url = url.replace("{" + other["name"] + "}", quote(value, safe=""))
+                if param["in"] == "query":
+                    url += f"?{param['name']}={quote(bad, safe='')}"
+                elif param["in"] != "path":
+                    continue
+                body = {} if method in ("post", "put", "patch") else None
+                response = api.request(method.upper(), url, body, check=False)
+                assert response.status_code in (400, 404, 409, 422), (method, url[:80], response.status_code,
+                                                                      response.get_data(as_text=True)[:200])
+                assert response.get_json()["error"]["code"], url
+                seen[param["in"]] += 1
+    assert seen["path"] >= 6 and seen["query"] >= 5, seen
+
+
+def _resolve(doc: dict, node: dict) -> dict:
+    while "$ref" in node:
+        target = doc
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node

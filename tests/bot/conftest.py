@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import pytest
 import requests
@@ -111,11 +111,30 @@ class SlackRequests:
         return self.http.post(self.url, data=body.encode(), headers=hdrs, timeout=30)
 
     def command(self, user: str, text: str, channel: str = "CCMD000001", **kw) -> requests.Response:
+        """Sends `/pardot text`; the bot acknowledges at once and answers through the response
+        URL, which is unique per command (resp.response_url) so replies(resp) finds its answers."""
+        response_url = self.fake.response_url(f"{user}-{uuid.uuid4().hex[:8]}")
         body = urlencode({"token": "unused", "team_id": TEAM_ID, "team_domain": "fake", "channel_id": channel,
                           "channel_name": "ops", "user_id": user, "user_name": user.lower(), "command": "/pardot",
-                          "text": text, "api_app_id": "A0FAKE0001", "response_url": self.fake.response_url(user),
+                          "text": text, "api_app_id": "A0FAKE0001", "response_url": response_url,
                           "trigger_id": f"{uuid.uuid4().int % 10**12}.1.{uuid.uuid4().hex}"})
-        return self.send(body, "application/x-www-form-urlencoded", **kw)
+        resp = self.send(body, "application/x-www-form-urlencoded", **kw)
+        resp.response_url, resp.slack = response_url, self
+        return resp
+
+    def replies(self, resp: requests.Response, count: int = 1) -> list[dict]:
+        """The first `count` posts the bot made to that command's response URL."""
+        assert resp.status_code == 200, resp.text
+        path = urlparse(resp.response_url).path
+
+        def found():
+            hits = [c.args for c in self.fake.calls if c.method == "response_url" and c.path == path]
+            return hits if len(hits) >= count else None
+        return self.fake.wait_for(found, what=f"{count} answer(s) at {path}")
+
+    def ask(self, user: str, text: str, **kw) -> str:
+        """`/pardot text` as `user`: the text of the bot's answer."""
+        return self.replies(self.command(user, text, **kw))[0]["text"]
 
     def event(self, event: dict, event_id: str | None = None, retry_num: int | None = None) -> requests.Response:
         body = json.dumps({"token": "unused", "team_id": TEAM_ID, "api_app_id": "A0FAKE0001", "event": event,

@@ -42,6 +42,7 @@ class FakeSlack:
             self.messages: dict[tuple[str, str], dict] = {}
             self.channels: dict[str, str] = {}
             self.failures: dict[str, list[tuple[int, int]]] = {}
+            self.held: dict[str, threading.Event] = {}
             self._ts = 0
 
     def close(self) -> None:
@@ -50,6 +51,11 @@ class FakeSlack:
 
     def response_url(self, name: str = "cmd") -> str:
         return f"http://127.0.0.1:{self.server.server_port}/respond/{name}"
+
+    def hold(self, method: str) -> threading.Event:
+        """Calls of `method` wait (unanswered) until the returned event is set: a slow Slack."""
+        with self._lock:
+            return self.held.setdefault(method, threading.Event())
 
     def fail_next(self, method: str, status: int = 429, retry_after: int = 1, times: int = 1) -> None:
         with self._lock:
@@ -165,6 +171,9 @@ def _handler(fake: FakeSlack):
                 method = url.path[len("/api/"):]
             else:
                 method = "unknown"
+            gate = fake.held.get(method)
+            if gate is not None:
+                gate.wait(120)
             status, headers, body = fake.answer(method, args, url.path)
             data = json.dumps(body).encode()
             self.send_response(status)

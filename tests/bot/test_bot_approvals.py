@@ -20,7 +20,7 @@ def ready(slack_runtime, connector):
 
 
 def file_request(slack, fake_slack, rt, user="UMKT", note="MDS reviewed"):
-    reply = slack.command(user, f"resume {note}").json()["text"]
+    reply = slack.ask(user, f"resume {note}")
     assert "is pending until" in reply and "Approval asked in" in reply
     post = fake_slack.wait_calls("chat.postMessage", channel=NOTIFY_CHANNEL)[-1]
     channel = fake_slack.channel_id(NOTIFY_CHANNEL)
@@ -71,7 +71,7 @@ def test_approval_flow_refusals_then_a_second_admin_approves(slack, slack_runtim
                         ("admin2@sandbox.example", "ok", "slack")]
 
     # Now active: an admin pauses from Slack and both targets hear of it at once.
-    assert "Connector paused" in slack.command("UADMIN", "pause data cleanup").json()["text"]
+    assert "Connector paused" in slack.ask("UADMIN", "pause data cleanup")
     slack_runtime.notifier.flush()
     paused = [p for p in fake_slack.calls_of("chat.postMessage") if "was paused by admin@" in p["text"]]
     assert len(paused) == 2 and "data cleanup" in paused[0]["text"]
@@ -84,12 +84,19 @@ def test_deny_asks_the_reason_in_a_modal(slack, slack_runtime, ready, fake_slack
     assert modal["callback_id"] == "reactivation_deny" and modal["blocks"][0]["block_id"] == "reason"
 
     values = {"reason": {"reason": {"type": "plain_text_input", "value": "AMPSEA not reviewed yet"}}}
-    refused = slack.submit_view("UMGR", "reactivation_deny", {"request_id": 1, "channel": channel}, values)
-    assert refused.json()["response_action"] == "errors"
-    assert "needs the admin role" in refused.json()["errors"]["reason"]
+    # The modal closes at once (the role lookup may outlast Slack's 3 s); a refusal is told to the clicker.
+    gate = fake_slack.hold("users.info")  # UMGR's email is not cached: the submit must not wait for it
+    try:
+        refused = slack.submit_view("UMGR", "reactivation_deny", {"request_id": 1, "channel": channel}, values)
+        assert refused.status_code == 200 and not refused.text
+    finally:
+        gate.set()
+    told = fake_slack.wait_calls("chat.postEphemeral", user="UMGR")[0]
+    assert told["channel"] == channel and "needs the admin role" in told["text"]
 
     done = slack.submit_view("UADMIN", "reactivation_deny", {"request_id": 1, "channel": channel}, values)
     assert done.status_code == 200 and not done.text
+    eventually(lambda: request_row(slack_runtime).status == "denied", what="the denial")
     r = request_row(slack_runtime)
     assert (r.status, r.decided_by, r.reason) == ("denied", "admin@sandbox.example", "AMPSEA not reviewed yet")
     fake_slack.wait_calls("chat.update", ts=ts)
@@ -101,6 +108,7 @@ def test_deny_without_a_reason_records_the_default(slack, slack_runtime, ready, 
     file_request(slack, fake_slack, slack_runtime, user="UMKT")
     resp = slack.submit_view("UADMIN2", "reactivation_deny", {"request_id": 1}, {"reason": {"reason": {"value": None}}})
     assert resp.status_code == 200
+    eventually(lambda: request_row(slack_runtime).status == "denied", what="the denial")
     assert request_row(slack_runtime).reason == "denied in Slack without a reason"
 
 

@@ -20,8 +20,9 @@ def add_error(rt, cid, category="validation", n=1):
 
 
 def answer(resp) -> str:
-    assert resp.status_code == 200, resp.text
-    return resp.json()["text"]
+    """The bot acknowledges a slash command at once and answers through its response URL."""
+    assert resp.status_code == 200 and not resp.text, resp.text
+    return resp.slack.replies(resp)[0]["text"]
 
 
 def audit(rt, action):
@@ -81,15 +82,14 @@ def test_override_list_wins_over_the_pardot_role(slack, connector, slack_runtime
 def test_manual_syncs_are_queued_and_acknowledged(slack, connector, slack_runtime, fake_slack):
     reply = answer(slack.command("UMKT", "sync prospect ada@example.com"))
     assert "Sync with CRM for prospect ada@example.com is queued as job `sync-prospect-" in reply
-    reply = answer(slack.command("UMGR", f"send lead {LEAD_ID}"))
-    assert f"Send to Pardot for Lead {LEAD_ID} is queued" in reply
+    sent = slack.command("UMGR", f"send lead {LEAD_ID}")
+    assert f"Send to Pardot for Lead {LEAD_ID} is queued" in answer(sent)
     with slack_runtime.store.session() as s:
         jobs = {j.kind: j for j in s.scalars(select(Job))}
     assert jobs["sync_prospect"].params["email"] == "ada@example.com"
     assert jobs["sync_prospect"].requested_via == "slack"
     # The outcome goes back through the command's response URL (posted when the job ends).
-    assert jobs["send_to_pardot"].notify == {"transport": "slack", "response_url": fake_slack.response_url("UMGR"),
-                                             "user": "UMGR"}
+    assert jobs["send_to_pardot"].notify == {"transport": "slack", "response_url": sent.response_url, "user": "UMGR"}
     job_id = jobs["send_to_pardot"].id
     assert "is queued" in answer(slack.command("USALES", f"job {job_id}"))
     assert "not a Lead id" in answer(slack.command("UMKT", "send lead 003000000000001AAA"))
@@ -140,11 +140,15 @@ def test_slack_retries_never_run_a_command_twice(slack, connector, slack_runtime
     for retry in (1, 2):
         assert slack.event(event, event_id="EvSAME00001", retry_num=retry).status_code == 200
     # The same slash command delivered twice (same trigger id) runs once too.
+    from urllib.parse import quote
+
     body = ("token=x&team_id=T0FAKE0001&channel_id=CCMD000001&user_id=UMKT&command=%2Fpardot"
-            "&text=sync+prospect+43&response_url=http%3A%2F%2F127.0.0.1%3A9%2Fr&trigger_id=111.222.abc")
+            f"&text=sync+prospect+43&response_url={quote(fake_slack.response_url('twice'), safe='')}"
+            "&trigger_id=111.222.abc")
     first = slack.send(body, "application/x-www-form-urlencoded")
     again = slack.send(body, "application/x-www-form-urlencoded")
-    assert "queued" in first.json()["text"] and again.status_code == 200 and not again.text
+    assert first.status_code == again.status_code == 200 and not again.text
+    assert "queued" in fake_slack.wait_calls("response_url")[0]["text"]
     with slack_runtime.store.session() as s:
         assert sorted(j.params.get("prospect_id") for j in s.scalars(select(Job))) == [42, 43]
     assert len(audit(slack_runtime, "sync_prospect")) == 2
@@ -181,3 +185,57 @@ def test_bad_signatures_get_401_and_run_nothing(slack, connector, slack_runtime,
     assert resp.status_code == 401
     assert audit(slack_runtime, "request_reactivation") == []
     assert fake_slack.calls_of("users.info") == []
+
+
+def test_slash_commands_are_acknowledged_before_the_users_info_lookup(slack, connector, fake_slack):
+    """Issue 9 item 9: Slack's 3 s hold even when users.info does not answer (yet)."""
+    gate = fake_slack.hold("users.info")
+    try:
+        resp = slack.command("UADMIN", "whoami")  # answered while users.info is still unanswered
+        assert resp.status_code == 200 and not resp.text
+        assert not gate.is_set() and fake_slack.calls_of("users.info") == []
+        assert fake_slack.calls_of("response_url") == []
+    finally:
+        gate.set()
+    assert "role *admin* (Pardot user role Administrator)" in slack.replies(resp)[0]["text"]
+
+
+def test_a_rate_limited_users_info_still_gets_the_right_role(slack, connector, fake_slack):
+    fake_slack.fail_next("users.info", status=429, retry_after=1, times=2)
+    resp = slack.command("UMKT", "whoami")
+    assert resp.status_code == 200 and not resp.text
+    assert "role *operator* (Pardot user role Marketing)" in slack.replies(resp)[0]["text"]
+    assert len(fake_slack.calls_of("users.info", ok_only=False)) == 3
+
+
+def test_create_before_any_connector_reads_the_pardot_users(slack, slack_runtime, fake_slack, control):
+    """Issue 9 item 9: no connector means no synced Pardot users; `create` asks Pardot itself."""
+    from tests.bot.conftest import PARDOT_ROLES
+
+    control.post("records/pardot/users", {"records": [
+        {"email": email, "firstName": "U", "lastName": str(i), "role": role}
+        for i, (email, role) in enumerate(PARDOT_ROLES.items())]}, expect=201)
+    refused = slack.ask("USALES", "create")  # a Pardot Sales user: read from Pardot, still not an admin
+    assert refused.startswith("Refused:") and "needs the admin role" in refused and "Pardot user role Sales" in refused
+    stranger = slack.ask("USTRANGER", "create")
+    assert stranger.startswith("Refused:") and "no Pardot user with this email" in stranger
+    created = slack.ask("UADMIN", "create owner #sync-errors")
+    assert "Refused" not in created and "no Pardot user with this email" not in created, created
+    with slack_runtime.store.session() as s:
+        from sync.models import Connector
+
+        c = s.scalars(select(Connector)).one()
+        assert (c.created_by, c.state, c.error_queue_owner) == ("admin@sandbox.example", "paused", "#sync-errors")
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "create_connector",
+                                                   AuditEntry.outcome == "ok")).one()
+        assert entry.actor == "admin@sandbox.example" and entry.channel == "slack"
+    assert "already exists" in slack.ask("UADMIN2", "create")  # one per business unit (R2)
+
+
+def test_create_asks_pardot_only_until_the_users_are_synced(slack, connector, control):
+    """After the first cycle read the Pardot users (the fixture records them), a stranger's
+    `create` is answered from the store: no Pardot call."""
+    before = control.get("calls")
+    stranger = slack.ask("USTRANGER", "create")
+    assert stranger.startswith("Refused:") and "no Pardot user with this email" in stranger
+    assert control.get("calls") == before

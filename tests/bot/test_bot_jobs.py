@@ -26,10 +26,31 @@ def test_send_to_pardot_outcome_lands_in_the_mention_thread(slack, slack_runtime
 def test_a_failed_manual_sync_reports_category_and_message_through_the_response_url(
         slack, slack_runtime, connector, fake_slack, run_worker):
     missing = "00Q00000000ZZZZAAA"
-    reply = slack.command("UMGR", f"send lead {missing}").json()["text"]
-    assert "queued" in reply
+    sent = slack.command("UMGR", f"send lead {missing}")
+    assert "queued" in slack.replies(sent)[0]["text"]
     run_worker()
     slack_runtime.notifier.flush()
-    outcome = fake_slack.wait_calls("response_url")[0]
+    outcome = slack.replies(sent, count=2)[1]
     assert outcome["response_type"] == "ephemeral" and outcome["replace_original"] is False
     assert f"Send to Pardot for Lead {missing} failed: deleted (NOT_FOUND): Salesforce has no Lead" in outcome["text"]
+
+
+def test_sync_errors_from_a_manual_sync_are_announced_like_a_cycles(slack, slack_runtime, connector, fake_slack,
+                                                                    control, run_worker):
+    """Issue 9 item 9: the error a manual sync queues reaches the channels, not only the asker."""
+    from tests.bot.conftest import NOTIFY_CHANNEL, OWNER_CHANNEL
+
+    control.patch("salesforce/settings", {"validation_rules": [
+        {"object": "Lead", "field": "LastName", "op": "equals", "value": "Refused", "message": "Refused is not welcome"}]})
+    [prospect] = control.post("records/pardot/prospects", {"records": [
+        {"email": "refused.manual@example.com", "lastName": "Refused", "assignedToId": 1}]})["records"]
+    sent = slack.command("UMKT", f"sync prospect {prospect['id']}")
+    assert "queued" in slack.replies(sent)[0]["text"]
+    run_worker()  # the cycle queued at creation, then the manual sync (R6: also while paused)
+    slack_runtime.notifier.flush()
+    outcome = slack.replies(sent, count=2)[1]["text"]
+    assert "failed" in outcome and "Refused is not welcome" in outcome
+    posts = fake_slack.wait_for(lambda: [p for p in fake_slack.calls_of("chat.postMessage")
+                                         if "refused.manual@example.com" in str(p.get("blocks")) + p["text"]]
+                                or None, what="the sync error announcement")
+    assert sorted(p["channel"] for p in posts) == sorted([NOTIFY_CHANNEL, OWNER_CHANNEL])

@@ -65,6 +65,19 @@ def test_secrets_never_show_in_the_config_repr(sandbox_env):
     assert "very-secret" not in repr(config) and "shh" not in repr(config)
 
 
+def test_passwords_inside_database_and_redis_urls_never_show_in_the_repr(sandbox_env):
+    """Issue 9 item 12: the repr ends up in logs and tracebacks."""
+    config = Config.from_env({**sandbox_env, "DATABASE_URL": "postgresql+psycopg://sync:pg-pa55word@db:5432/c",
+                              "REDIS_URL": "redis://:redis-pa55word@cache:6379/0", "METRICS_TOKEN": "scrape-me"})
+    shown = repr(config)
+    assert "pa55word" not in shown and "scrape-me" not in shown
+    # Still useful: the rest of each URL shows, and the fields keep their real values.
+    assert "postgresql+psycopg://sync:***@db:5432/c" in shown and "redis://:***@cache:6379/0" in shown
+    assert config.database_url.endswith("pg-pa55word@db:5432/c") and config.metrics_token == "scrape-me"
+    plain = Config.from_env({**sandbox_env, "REDIS_URL": "redis://cache:6379/0"})
+    assert "redis://cache:6379/0" in repr(plain)
+
+
 def test_processes_fail_at_start_with_one_line_and_no_traceback(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESFORCE_", "PARDOT_", "SLACK_"))}
     env.update({"CONNECTOR_DATA_DIR": str(tmp_path), "SYNC_POLL_INTERVAL": "often"})
