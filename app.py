@@ -162,13 +162,9 @@ def run_web(argv: list[str]) -> int:
 def run_demo(argv: list[str]) -> int:
     """Everything on the embedded default: sandbox org, embedded Redis, SQLite, shell bot."""
     import argparse
-    import json
     import os
-    import subprocess
-    import time
+    import signal
     from pathlib import Path
-
-    from sync.redis_server import EmbeddedRedis
 
     parser = argparse.ArgumentParser(prog="python app.py demo")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -177,6 +173,57 @@ def run_demo(argv: list[str]) -> int:
     data_dir = Path(os.environ.get("CONNECTOR_DATA_DIR", "./.connector")).resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    lock = _demo_lock(data_dir)
+    if lock is None:
+        return 1
+
+    def stop(_signum, _frame):  # a closed terminal or `kill`: stop the children too (they have their own session)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    try:
+        return _demo(args, data_dir, logs, lock)
+    except KeyboardInterrupt:  # Ctrl-C before the shell is up: the children are stopped below
+        print("", flush=True)
+        return 0
+    finally:
+        lock.close()
+
+
+def _demo_lock(data_dir):
+    """One demo per data directory: a second `make demo` would start a second worker and
+    scheduler on the same store. An flock, so a demo killed with -9 leaves no stale lock:
+    the kernel drops it with the last process holding it (the children inherit it)."""
+    import fcntl
+    import os
+
+    path = data_dir / "demo.lock"
+    lock = open(path, "a+")  # noqa: SIM115 - held for the demo's life, closed by run_demo
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        print(f"a demo is already running on {data_dir} (pid {holder}); use it, or stop it (`exit` in its "
+              "shell) before starting another", file=sys.stderr)
+        return None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def _demo(args, data_dir, logs, lock) -> int:
+    import json
+    import os
+    import subprocess
+    import time
+
+    from sync.redis_server import EmbeddedRedis
+
     info_path = data_dir / "sandbox" / "sandbox.json"
     info_path.unlink(missing_ok=True)
     env = {**os.environ, "CONNECTOR_DATA_DIR": str(data_dir)}
@@ -185,7 +232,10 @@ def run_demo(argv: list[str]) -> int:
 
     def spawn(name: str, cmd: list[str]) -> None:
         out = open(logs / f"{name}.log", "ab")
-        children.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT))
+        # Own session: Ctrl-C in the shell reaches the demo only, which stops the children in
+        # order. They inherit the demo lock, so it holds while any of them runs.
+        children.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True, pass_fds=(lock.fileno(),)))
 
     redis_server = EmbeddedRedis(data_dir)
     try:

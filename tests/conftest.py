@@ -22,7 +22,6 @@ from sync.runtime import Runtime, install
 from tests.sandbox.conftest import ControlClient, make_sf_client, make_sf_token  # noqa: F401
 
 
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
     """TEST_REDIS_URL, else the local server's database 9, else an embedded redis-server."""

@@ -35,7 +35,7 @@ def _env(sandbox, redis_url: str, database_url: str, data_dir: Path) -> dict:
 
 def _app(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -125,7 +125,8 @@ def test_four_processes_started_at_once_after_migrate_all_run(sandbox, redis_url
     procs = {}
     try:
         for name, args in commands.items():
-            log = open(tmp_path / f"{name}.log", "wb")
+            log = open(  # noqa: SIM115 - the child writes it until the test ends
+                tmp_path / f"{name}.log", "wb")
             procs[name] = subprocess.Popen([sys.executable, "app.py", *args], cwd=ROOT, env=env, stdout=log,
                                            stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90

@@ -124,7 +124,7 @@ def test_check_imports_what_the_process_imports_and_connects_to_nothing(process,
     env.update(CONNECTOR_DATA_DIR=str(tmp_path), SANDBOX_INFO=str(tmp_path / "no-sandbox.json"),
                REDIS_URL="redis://127.0.0.1:1/0", DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     out = subprocess.run([sys.executable, "app.py", process, "--check"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert re.fullmatch(rf"{process}: \d+ modules import\n", out.stdout)
     assert not (tmp_path / "redis").exists() and list(tmp_path.iterdir()) == []  # no embedded server, no file
@@ -135,6 +135,6 @@ def test_check_names_a_missing_module_and_fails(tmp_path):
     (tmp_path / "jsonschema.py").write_text("raise ImportError(\"No module named 'jsonschema'\")\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     out = subprocess.run([sys.executable, "app.py", "web", "--check"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, check=False)
     assert out.returncode == 1
     assert out.stderr.strip() == "web: cannot import what it needs: No module named 'jsonschema'"
