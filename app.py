@@ -185,7 +185,7 @@ def run_demo(argv: list[str]) -> int:
     try:
         return _demo(args, data_dir, logs, lock)
     except KeyboardInterrupt:  # Ctrl-C before the shell is up: the children are stopped below
-        print("", flush=True)
+        print(flush=True)
         return 0
     finally:
         lock.close()
@@ -199,7 +199,7 @@ def _demo_lock(data_dir):
     import os
 
     path = data_dir / "demo.lock"
-    lock = open(path, "a+")  # noqa: SIM115 - held for the demo's life, closed by run_demo
+    lock = open(path, "a+")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -39,7 +39,7 @@ def terminal_text(text: str) -> str:
     return _BOLD_RE.sub(r"\1", text).replace("```", "")
 
 
-def _lines(stdin: Iterable[str], shell: "Shell") -> Iterator[str]:
+def _lines(stdin: Iterable[str], shell: Shell) -> Iterator[str]:
     if not shell.interactive:
         yield from stdin
         return
@@ -109,7 +109,7 @@ class Shell:
         while not self._stop.wait(WATCH_INTERVAL):
             try:
                 self.report_finished()
-            except Exception:  # noqa: BLE001 - a store hiccup must not end the watcher; it asks again
+            except Exception:
                 logging.getLogger("connector.bot").warning("shell: could not read job outcomes", exc_info=True)
 
     @property

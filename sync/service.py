@@ -33,6 +33,18 @@ DEFAULT_SETTINGS = {
     "reactivation_ttl_hours": 24,  # R31
     "notify_fold_seconds": 300,
 }
+# What a refused action is called when a refusal is told (never the method name).
+ACTION_WORDS = {
+    "create_connector": "Creating the connector", "pause": "Pausing the connector",
+    "request_reactivation": "Requesting reactivation", "approve_reactivation": "Approving a reactivation",
+    "deny_reactivation": "Denying a reactivation", "sync_prospect": "A manual sync of a prospect",
+    "send_to_pardot": "Sending a Salesforce record to Pardot", "retry_errors": "Retrying sync errors",
+    "dismiss_error": "Dismissing a sync error", "get_settings": "Reading the settings",
+    "update_settings": "Changing the settings", "set_field_mappings": "Changing the field mappings",
+    "set_mds_rules": "Changing the MDS rules", "create_token": "Creating an API token",
+    "revoke_token": "Revoking an API token", "list_tokens": "Listing the API tokens",
+    "audit_log": "Reading the audit log",
+}
 ROLE_CACHE_TTL = 300
 STATUS_CACHE_MS = 1000
 TOKEN_CACHE_TTL = 300
@@ -58,7 +70,12 @@ class Service:
         if not at_least(principal.role, needed):
             audit.record(session, principal, action, "refused", target, needed_role=needed)
             session.commit()  # the refusal is audited even though the caller raises
-            raise Forbidden(f"'{action}' needs the {needed} role; you are {principal.role}", needed)
+            # Words, not method names: each transport says it in its own terms (the chat names
+            # the command typed; `refusal.action` says which action); issue 9 item 14.
+            refusal = Forbidden(f"{ACTION_WORDS.get(action, action.replace('_', ' '))} needs the {needed} role; "
+                                f"you are {principal.role}", needed)
+            refusal.action = action  # not in details: the API shows those
+            raise refusal
 
     def _connector(self, session: Session, for_update: bool = False) -> Connector:
         stmt = select(Connector).where(Connector.business_unit_id == self.config.pardot_business_unit_id)

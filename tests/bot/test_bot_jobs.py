@@ -32,4 +32,4 @@ def test_a_failed_manual_sync_reports_category_and_message_through_the_response_
     slack_runtime.notifier.flush()
     outcome = fake_slack.wait_calls("response_url")[0]
     assert outcome["response_type"] == "ephemeral" and outcome["replace_original"] is False
-    assert f"Send to Pardot for Lead {missing} failed: deleted (NOT_FOUND): Salesforce has no Lead" in outcome["text"]
+    assert f"Send to Pardot for Lead {missing} failed: not found: Salesforce has no Lead" in outcome["text"]

@@ -3,13 +3,13 @@ import io
 import os
 import pty
 import re
-from select import select as wait_readable
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from select import select as wait_readable
 
 from sqlalchemy import select
 
@@ -53,7 +53,7 @@ def test_shell_session_with_identity_switch_refusal_and_job_outcome(runtime, ser
     assert "Did you mean `status`?" in text
     assert "Acting as marketing@sandbox.example: role operator" in text
     assert "Sync with CRM for prospect nobody@example.com is queued as job `sync-prospect-" in text
-    assert "✗ Sync with CRM for prospect nobody@example.com failed: deleted (NOT_FOUND): " \
+    assert "✗ Sync with CRM for prospect nobody@example.com failed: not found: " \
            "Pardot has no prospect with email nobody@example.com" in text
     assert "Reactivation request #1 by marketing@sandbox.example (via cli): checklist is green" in text
     assert "✓ Approved by admin2@sandbox.example at" in text
