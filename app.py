@@ -55,7 +55,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     try:
         runtime = runtime or build_runtime(config)
     except (ConfigError, SchemaNotCurrent) as exc:
-        _die(exc)
+        # Under gunicorn a worker's exit 2 is respawned for ever; its APP_LOAD_ERROR (4) halts it.
+        _die(exc, 4 if "gunicorn.arbiter" in sys.modules else 2)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
     app.extensions["connector"] = runtime
@@ -77,12 +78,12 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     return app
 
 
-def _die(exc: Exception) -> None:
+def _die(exc: Exception, code: int = 2) -> None:
     if isinstance(exc, SchemaNotCurrent):
         print(f"cannot start: {exc}", file=sys.stderr)
     else:
         print(f"configuration error: {exc}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(code)
 
 
 def check_imports(process: str) -> int:

@@ -94,6 +94,18 @@ def test_processes_refuse_an_unmigrated_database_in_one_line(process, sandbox, r
         engine.dispose()
 
 
+def test_gunicorn_run_directly_halts_on_an_unmigrated_database(sandbox, redis_url, tmp_path):
+    """`gunicorn 'app:create_app()'` without `app.py web`: the refusal halts gunicorn (its
+    "App failed to load", exit 4) instead of respawning workers that exit 2 for ever."""
+    env = _env(sandbox, redis_url, f"sqlite:///{tmp_path / 'unmigrated.db'}", tmp_path)
+    out = subprocess.run([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{_free_port()}", "--workers", "2",
+                          "app:create_app()"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 4
+    assert ONE_LINE.format(at="no schema") in out.stderr.splitlines()
+    assert "App failed to load" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_processes_refuse_an_old_schema_until_migrate_runs(sandbox, redis_url, tmp_path):
     env = _env(sandbox, redis_url, f"sqlite:///{tmp_path / 'old.db'}", tmp_path)
     assert _app(env, "migrate").returncode == 0
