@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/connector_test
 
-.PHONY: demo test test-sqlite test-postgres bench bench-large install clean
+.PHONY: demo migrate test test-sqlite test-postgres bench bench-large install clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) app.py demo
+	$(PY) app.py demo   # runs the release step (`app.py migrate`) itself
+
+migrate: install
+	$(PY) app.py migrate
 
 # The suite on SQLite, then on PostgreSQL when a server answers (CI always has one).
 test: install

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from sync import incidents
-from sync.errors import Forbidden, ServiceError
+from sync.errors import Forbidden, NotFound, ServiceError
 from sync.roles import Principal
 
 from . import grammar, render
@@ -47,8 +47,11 @@ class Dispatcher:
         try:
             reply = handler(principal, notify=notify, follow_up=follow_up, **cmd.args)
         except Forbidden as exc:
-            return Reply(*render.refused(exc.message, exc.needed_role, principal.role_source), ok=False,
-                         command=cmd.name)
+            # Named by the command typed (`retry`), not the service's action (issue 9 item 14).
+            return Reply(*render.refused(cmd.name, exc.needed_role, principal.role, principal.role_source),
+                         ok=False, command=cmd.name)
+        except NotFound as exc:  # a mistyped or unknown id
+            return Reply(*render.not_found(exc.message), ok=False, command=cmd.name)
         except ServiceError as exc:
             return Reply(*render.failed(exc.message, exc.details), ok=False, command=cmd.name)
         except Exception as exc:  # noqa: BLE001 - a chat user gets an answer, the log gets the trace
@@ -122,6 +125,12 @@ class Dispatcher:
 
     def _deny(self, p, request_id, reason=None, **_):
         return Reply(*render.reactivation_decided(self.service.deny_reactivation(p, request_id, reason)))
+
+    def _settings(self, p, key=None, value=None, **_):
+        if key is None:
+            return Reply(*render.settings(self.service.get_settings(p)))
+        # The same service call as PATCH /api/v1/settings: its rules, its audit entry.
+        return Reply(*render.settings(self.service.update_settings(p, {key: value}), changed=key))
 
     def _create(self, p, version=2, owner=None, engine="builtin", **_):
         return Reply(*render.created(self.service.create_connector(p, version=version, error_queue_owner=owner,

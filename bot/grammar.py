@@ -6,8 +6,13 @@ with the API about what is valid."""
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
+
+from sync.service import (
+    ERROR_CATEGORIES,  # `help errors` lists them as the service checks them
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,19 @@ SPECS = (
     Spec("create", "create [v1|v2] [owner CHANNEL] [--engine builtin|salesforce]",
          "create the connector for this business unit (admin); --engine salesforce operates Salesforce's own "
          "connector v2"),
+    Spec("settings", "settings [KEY VALUE]", "show the settings, or change one (admin; the rules of the API's)"),
     Spec("whoami", "whoami", "your role and where it came from"),
 )
+# `help COMMAND` shows one of these under the usage.
+EXAMPLES = {
+    "help": "help errors", "version": "version", "status": "status", "checklist": "checklist",
+    "errors": "errors validation all", "error": "error 12", "retry": "retry validation",
+    "dismiss": "dismiss 12", "sync": "sync prospect ada@example.com", "send": "send lead 00Q5g00000AbCdEAAV",
+    "job": "job sync-prospect-92cf1a", "pause": "pause bulk import tonight", "resume": "resume checklist reviewed",
+    "approve": "approve 3", "deny": "deny 3 the checklist fails", "create": "create v2 owner #sync-errors",
+    "settings": "settings error_queue_owner #sync-errors", "whoami": "whoami",
+}
+
 SPEC = {s.name: s for s in SPECS}
 ALIASES = {"?": "help", "ver": "version", "state": "status", "who": "whoami", "unpause": "resume",
            "reactivate": "resume"}
@@ -166,6 +182,12 @@ def parse(text: str) -> Command | ParseError:
             return bad(f"`{tokens[0]}` is not a request id (a positive number).")
         reason = rest[len(tokens[0]):].strip()
         return Command("deny", {"request_id": number, "reason": reason or None})
+    if word == "settings":
+        if not tokens:
+            return Command("settings")
+        if len(tokens) < 2:
+            return bad(f"`settings {tokens[0]}` needs a value: `settings {tokens[0]} VALUE`.")
+        return Command("settings", {"key": tokens[0], "value": _setting_value(rest[len(tokens[0]):].strip())})
     if word == "create":
         args = {}
         i = 0
@@ -188,10 +210,25 @@ def parse(text: str) -> Command | ParseError:
     raise AssertionError(f"no parser for {word}")  # every SPECS entry is handled above
 
 
+def _setting_value(text: str):
+    """VALUE as JSON when it is JSON (true, 0.4, null, {"a@b.c": "admin"}), else the text
+    (#sync-errors); the service judges it, as it does for PATCH /api/v1/settings."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def help_text(topic: str | None = None) -> str:
     if topic:
         spec = SPEC[topic]
-        return f"`{spec.usage}` - {spec.summary}"
+        lines = [f"`{spec.usage}` - {spec.summary}", f"Example: `{EXAMPLES[topic]}`"]
+        if topic in ("errors", "retry"):
+            lines.append(f"Categories: {', '.join(ERROR_CATEGORIES)}; statuses: {', '.join(ERROR_STATUS_WORDS)}."
+                         if topic == "errors" else f"Categories: {', '.join(ERROR_CATEGORIES)}.")
+        if topic == "settings":
+            lines.append("`settings` lists the keys and their values; VALUE is JSON (true, 0.4, null) or text.")
+        return "\n".join(lines)
     width = max(len(s.usage) for s in SPECS)
     lines = [f"  {s.usage.ljust(width)}  {s.summary}" for s in SPECS]
     return "Commands (`/pardot COMMAND`, a mention, a DM or the shell):\n" + "\n".join(lines)

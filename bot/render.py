@@ -3,6 +3,8 @@
 Every function returns (text, blocks); blocks may be None where plain text says it all."""
 from __future__ import annotations
 
+import json
+
 from . import grammar
 
 SECTION_LIMIT = 2900  # Slack refuses section text over 3000 characters
@@ -58,11 +60,19 @@ def parse_error(err: grammar.ParseError) -> tuple[str, list]:
     return plain(text)
 
 
-def refused(message: str, needed_role: str, role_source: str) -> tuple[str, list]:
-    """The service's message names the needed role; add where the asker's role came from (R33)."""
-    if needed_role not in message:
-        message += f" (it needs the {needed_role} role)"
-    return plain(f"Refused: {message} (your role comes from: {role_source or 'unknown'}).")
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """`1 error`, `2 errors`, `0 errors`."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def refused(command: str, needed_role: str, role: str, role_source: str) -> tuple[str, list]:
+    """Names the command as typed, the role it needs and where the asker's role came from (R33)."""
+    return plain(f"Refused: '{command}' needs the {needed_role} role; you are {role} "
+                 f"(your role comes from: {role_source or 'unknown'}).")
+
+
+def not_found(message: str) -> tuple[str, list]:
+    return plain(f"Not found: {message}.")
 
 
 def failed(message: str, details: dict | None) -> tuple[str, list]:
@@ -129,7 +139,7 @@ def _records_moved(c: dict) -> str:
                    if k in ("created", "updated", "linked", "deleted", "restored", "relinked", "outside_mds"))
 
     failed = sum((counts.get(d) or {}).get("failed", 0) for d in ("salesforce_to_pardot", "pardot_to_salesforce"))
-    text = f"{written('salesforce_to_pardot')} records to Pardot, {written('pardot_to_salesforce')} to Salesforce"
+    text = f"{plural(written('salesforce_to_pardot'), 'record')} to Pardot, {written('pardot_to_salesforce')} to Salesforce"
     return text + (f", {failed} failed" if failed else "")
 
 
@@ -175,7 +185,7 @@ def error_line(e: dict) -> str:
     record = e.get("crm_id") or (f"prospect {e['prospect_id']}" if e.get("prospect_id") else "?")
     who = f" {e['email']}" if e.get("email") else ""
     return (f"#{e['id']} {e['category']} {e['direction']} {e['object']} {record}{who}: {e['message']} "
-            f"({e['status']}, {e['attempts']} attempts)")
+            f"({e['status']}, {plural(e['attempts'], 'attempt')})")
 
 
 def error_buttons(e: dict) -> dict:
@@ -190,7 +200,7 @@ def errors(page: dict, category: str | None, status_word: str | None) -> tuple[s
     if not items:
         return plain(f"No {what + ' ' if what else ''}sync errors.")
     more = " (newest first; more exist)" if page.get("next_cursor") else ""
-    head = f"{len(items)} {what + ' ' if what else ''}sync errors{more}:"
+    head = f"{plural(len(items), (what + ' ' if what else '') + 'sync error')}{more}:"
     text = head + "\n" + "\n".join(error_line(e) for e in items)
     return text, [section(text)]
 
@@ -238,6 +248,12 @@ def help_(topic: str | None) -> tuple[str, list]:
     return text, [section(text if topic else "```" + text + "```")]
 
 
+def settings(values: dict, changed: str | None = None) -> tuple[str, list]:
+    head = f"Setting `{changed}` is now {json.dumps(values.get(changed))}." if changed else "Settings:"
+    lines = [f"  {key}: {json.dumps(value)}" for key, value in values.items()]
+    return plain(head + "\n" + "\n".join(lines) + "\nChange one with `settings KEY VALUE` (admin).")
+
+
 # ---------------------------------------------------------------------- jobs
 def job_target(job: dict) -> str:
     p = job.get("params") or {}
@@ -274,6 +290,8 @@ def job_outcome(job: dict) -> tuple[str, list]:
             ids.append(f"{o.get('crm_type') or 'Salesforce record'} {o['crm_id']}")
         linked = " ↔ ".join(ids) or "nothing to link"
         return plain(f":white_check_mark: {label} for {target} done: {linked} ({o.get('action', 'synced')}).")
+    if o.get("code") == "NOT_FOUND":  # a mistyped or unknown id: nothing was deleted
+        return plain(f":x: {label} for {target} failed: not found: {o.get('message', 'no such record')}")
     code = f" ({o['code']})" if o.get("code") else ""
     return plain(f":x: {label} for {target} failed: {o.get('category', 'unknown')}{code}: "
                  f"{o.get('message', 'no message')}")

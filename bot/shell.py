@@ -1,7 +1,9 @@
 """`python app.py shell [--as EMAIL]`: the chat commands in a terminal, against the same service.
 
 Reads stdin line by line, so it works typed or piped; `/as EMAIL` switches identity,
-`exit` or end of input quits. Roles come from service.resolve_role(email, "cli") (R33)."""
+`exit`, end of input or Ctrl-C quits. Roles come from service.resolve_role(email, "cli") (R33).
+A background thread watches the jobs a command queued and prints each outcome as it ends,
+above the prompt (issue 9 item 13)."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from typing import Iterable, Iterator, TextIO
 
@@ -23,6 +26,7 @@ from .grammar import Command, parse
 
 PROMPT = "pardot> "
 FIRST_CYCLE_WAIT = 30.0
+WATCH_INTERVAL = 0.5  # how often the watcher asks whether a queued job has ended
 FOLLOW_UP = "I print its outcome once it ends (or ask: `job ID`)."
 _EMOJI = {":white_check_mark:": "✓", ":x:": "✗", ":warning:": "!", ":no_entry:": "✗",
           ":hourglass:": "…", ":rotating_light:": "!", ":red_circle:": "✗", ":large_green_circle:": "✓"}
@@ -36,16 +40,16 @@ def terminal_text(text: str) -> str:
     return _BOLD_RE.sub(r"\1", text).replace("```", "")
 
 
-def _lines(stdin: Iterable[str], stdout: TextIO, interactive: bool) -> Iterator[str]:
-    if not interactive:
+def _lines(stdin: Iterable[str], shell: Shell) -> Iterator[str]:
+    if not shell.interactive:
         yield from stdin
         return
     while True:
-        stdout.write(PROMPT)
-        stdout.flush()
+        shell.prompt()
         line = stdin.readline()
+        shell.at_prompt = False
         if not line:
-            stdout.write("\n")
+            shell.say("")
             return
         yield line
 
@@ -58,16 +62,56 @@ def server_operator() -> Principal:
 
 
 class Shell:
-    def __init__(self, runtime, stdout: TextIO, first_cycle_wait: float):
+    def __init__(self, runtime, stdout: TextIO, first_cycle_wait: float, interactive: bool = False):
         self.service = runtime.service()
         self.dispatcher = Dispatcher(self.service)
         self.stdout = stdout
         self.first_cycle_wait = first_cycle_wait
+        self.interactive = interactive
         self.email: str | None = None
         self.pending: dict[str, dict] = {}
+        self.at_prompt = False  # the prompt is on screen, waiting for a line
+        self._lock = threading.RLock()  # one writer at a time; guards `pending`
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def say(self, text: str) -> None:
-        print(terminal_text(text), file=self.stdout, flush=True)
+        with self._lock:
+            print(terminal_text(text), file=self.stdout, flush=True)
+
+    def prompt(self) -> None:
+        with self._lock:
+            self.stdout.write(PROMPT)
+            self.stdout.flush()
+            self.at_prompt = True
+
+    def announce(self, text: str) -> None:
+        """An outcome that arrives while the person may be typing: printed above the prompt,
+        which is drawn again below it."""
+        with self._lock:
+            if self.at_prompt and self.interactive:
+                self.stdout.write("\r\x1b[K")  # back to the line start, erase the bare prompt
+                self.say(text)
+                self.stdout.write(PROMPT)
+                self.stdout.flush()
+            else:
+                self.say(text)
+
+    def start_watching(self) -> None:
+        self._watcher = threading.Thread(target=self._watch, name="shell-jobs", daemon=True)
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL):
+            try:
+                self.report_finished()
+            except Exception:
+                logging.getLogger("connector.bot").warning("shell: could not read job outcomes", exc_info=True)
 
     @property
     def principal(self) -> Principal:
@@ -84,16 +128,20 @@ class Shell:
         self.say(f"Acting as {p.who}: role {p.role} ({p.role_source}).")
 
     def report_finished(self) -> None:
-        for job_id in list(self.pending):
+        with self._lock:
+            waiting = list(self.pending)
+        for job_id in waiting:
             try:
                 job = self.service.get_job(self.principal, job_id)
             except ServiceError as exc:
-                self.say(f"job {job_id}: {exc.message}")
-                self.pending.pop(job_id)
-                continue
-            if job["state"] not in ("queued", "started"):
-                self.pending.pop(job_id)
-                self.say(self.dispatcher.execute(self.principal, Command("job", {"job_id": job_id})).text)
+                text = f"job {job_id}: {exc.message}"
+            else:
+                if job["state"] in ("queued", "started"):
+                    continue
+                text = self.dispatcher.execute(self.principal, Command("job", {"job_id": job_id})).text
+            with self._lock:
+                if self.pending.pop(job_id, None) is not None:  # told once, by whichever thread got here first
+                    self.announce(text)
 
     def command(self, line: str) -> None:
         parsed = parse(line)
@@ -101,9 +149,10 @@ class Shell:
             self._create_first(parsed)
             return
         reply = self.dispatcher.run(self.principal, line, notify={"transport": "cli"}, follow_up=FOLLOW_UP)
-        self.say(reply.text)
-        if reply.job and reply.job["state"] in ("queued", "started"):
-            self.pending[reply.job["id"]] = reply.job
+        with self._lock:
+            self.say(reply.text)
+            if reply.job and reply.job["state"] in ("queued", "started"):
+                self.pending[reply.job["id"]] = reply.job
 
     def _connector_exists(self) -> bool:
         try:
@@ -139,8 +188,9 @@ class Shell:
         while self.pending and time.monotonic() < deadline:
             time.sleep(0.2)
             self.report_finished()
-        for job_id in self.pending:
-            self.say(f"job {job_id} has not ended yet; `job {job_id}` shows its outcome later.")
+        with self._lock:
+            for job_id in self.pending:
+                self.say(f"job {job_id} has not ended yet; `job {job_id}` shows its outcome later.")
 
 
 def run_shell(runtime, argv: list[str], stdin: Iterable[str] | None = None, stdout: TextIO | None = None) -> int:
@@ -159,8 +209,8 @@ def run_shell(runtime, argv: list[str], stdin: Iterable[str] | None = None, stdo
     events_log = logging.getLogger("connector.events")
     previous_level = events_log.level
     events_log.setLevel(logging.WARNING)
+    shell = Shell(runtime, stdout, args.first_cycle_wait, interactive)
     try:
-        shell = Shell(runtime, stdout, args.first_cycle_wait)
         try:
             shell.become(args.as_email)
         except Exception as exc:  # Redis or the database down at start: the commands will say so too
@@ -168,8 +218,9 @@ def run_shell(runtime, argv: list[str], stdin: Iterable[str] | None = None, stdo
                 raise
             shell.email = args.as_email
             shell.say(incidents.UNAVAILABLE)
-        shell.say("Type `help` for the commands, `/as EMAIL` to switch identity, `exit` to quit.")
-        for raw in _lines(stdin, stdout, interactive):
+        shell.say("Type `help` for the commands, `/as EMAIL` to switch identity, `exit` or Ctrl-C to quit.")
+        shell.start_watching()
+        for raw in _lines(stdin, shell):
             line = raw.strip()
             try:
                 shell.report_finished()
@@ -189,6 +240,10 @@ def run_shell(runtime, argv: list[str], stdin: Iterable[str] | None = None, stdo
                     raise
                 shell.say(incidents.UNAVAILABLE)
         shell.finish(args.wait)
+    except KeyboardInterrupt:  # Ctrl-C leaves like `exit`, without a traceback
+        shell.at_prompt = False
+        shell.say("")
     finally:
+        shell.stop_watching()
         events_log.setLevel(previous_level)
     return 0

@@ -1,12 +1,15 @@
 """Engine, sessions and migrations for the durable store."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,12 +46,44 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
+MIGRATE_COMMAND = "python app.py migrate"
+
+
+class SchemaNotCurrent(Exception):
+    """The database is not at this release's schema; the message is one line for the operator."""
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent). A release step, run once per
+    deploy (`python app.py migrate`, Procfile `release:`): processes only check (issue 9 item 11)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def schema_revisions(engine: Engine) -> tuple[set[str], set[str]]:
+    """(the revisions the database is at, the heads this release ships). Reads only."""
+    heads = set(ScriptDirectory.from_config(alembic_config(str(engine.url))).get_heads())
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # "Context impl …" at every process start says nothing
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    finally:
+        quiet.setLevel(level)
+    return current, heads
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise SchemaNotCurrent unless the database is at this release's head revision."""
+    current, heads = schema_revisions(engine)
+    if current == heads:
+        return
+    at = ", ".join(sorted(current)) or "no schema"
+    raise SchemaNotCurrent(f"the database schema is not current (at {at}, this release needs "
+                           f"{', '.join(sorted(heads))}); run `{MIGRATE_COMMAND}` first")
 
 
 class Store:
@@ -71,6 +106,9 @@ class Store:
 
     def migrate(self) -> None:
         migrate(self.engine)
+
+    def check_schema(self) -> None:
+        check_schema(self.engine)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

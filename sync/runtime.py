@@ -20,8 +20,12 @@ class Runtime:
                  migrate: bool = True):
         self.config = config
         self.store = Store(config.database_url)
+        # Processes only check the schema (SchemaNotCurrent); `python app.py migrate` is the
+        # release step that changes it, so processes started at once never race (issue 9 item 11).
         if migrate:
             self.store.migrate()
+        else:
+            self.store.check_schema()
         self.redis = connect(config.redis_url, config.data_dir)
         self.notifier = notifier or log_notifier
         self._lock = threading.Lock()
@@ -70,5 +74,5 @@ def install(runtime: Runtime) -> Runtime:
 
 def current() -> Runtime:
     if _current is None or _pid != os.getpid():
-        install(Runtime(Config.from_env()))
+        install(Runtime(Config.from_env(), migrate=False))
     return _current

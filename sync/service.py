@@ -47,6 +47,18 @@ STANDARD_PROSPECT_FIELDS = frozenset(name.lower() for name in (
     "campaignId", "salesforceId", "salesforceLeadId", "salesforceContactId", "salesforceAccountId",
     "salesforceOwnerId", "salesforceLastSync", "salesforceUrl"))
 CUSTOM_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,49}$")
+# What a refused action is called when a refusal is told (never the method name).
+ACTION_WORDS = {
+    "create_connector": "Creating the connector", "pause": "Pausing the connector",
+    "request_reactivation": "Requesting reactivation", "approve_reactivation": "Approving a reactivation",
+    "deny_reactivation": "Denying a reactivation", "sync_prospect": "A manual sync of a prospect",
+    "send_to_pardot": "Sending a Salesforce record to Pardot", "retry_errors": "Retrying sync errors",
+    "dismiss_error": "Dismissing a sync error", "get_settings": "Reading the settings",
+    "update_settings": "Changing the settings", "set_field_mappings": "Changing the field mappings",
+    "set_mds_rules": "Changing the MDS rules", "create_token": "Creating an API token",
+    "revoke_token": "Revoking an API token", "list_tokens": "Listing the API tokens",
+    "audit_log": "Reading the audit log",
+}
 ROLE_CACHE_TTL = 300
 STATUS_CACHE_MS = 1000
 TOKEN_CACHE_TTL = 300
@@ -74,7 +86,12 @@ class Service:
         if not at_least(principal.role, needed):
             audit.record(session, principal, action, "refused", target, needed_role=needed)
             session.commit()  # the refusal is audited even though the caller raises
-            raise Forbidden(f"'{action}' needs the {needed} role; you are {principal.role}", needed)
+            # Words, not method names: each transport says it in its own terms (the chat names
+            # the command typed; `refusal.action` says which action); issue 9 item 14.
+            refusal = Forbidden(f"{ACTION_WORDS.get(action, action.replace('_', ' '))} needs the {needed} role; "
+                                f"you are {principal.role}", needed)
+            refusal.action = action  # not in details: the API shows those
+            raise refusal
 
     def _connector(self, session: Session, for_update: bool = False) -> Connector:
         stmt = select(Connector).where(Connector.business_unit_id == self.config.pardot_business_unit_id)

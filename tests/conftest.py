@@ -13,13 +13,13 @@ from sqlalchemy import text
 
 from sandbox.server import start_sandbox
 from sync.config import Config
+from sync.db import Store
 from sync.jobs import QUEUE
 from sync.models import Base
 from sync.redis_server import EmbeddedRedis
 from sync.roles import Principal
 from sync.runtime import Runtime, install
 from tests.sandbox.conftest import ControlClient, make_sf_client, make_sf_token  # noqa: F401
-
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +58,11 @@ def session_runtime(sandbox, database_url, redis_url, tmp_path_factory):
     env = {"CONNECTOR_DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "SANDBOX_INFO": os.path.join(sandbox.data_dir, "sandbox.json")}
     config = Config.from_env(env)
-    rt = Runtime(config)
+    # The release step, once per session (issue 9 item 11); runtimes and processes only check it.
+    migrated = Store(config.database_url)
+    migrated.migrate()
+    migrated.dispose()
+    rt = Runtime(config, migrate=False)
     yield rt
     rt.store.dispose()
 

@@ -109,7 +109,7 @@ def test_error_queue_commands(slack, connector, slack_runtime):
         slack.command("UMKT", f"dismiss {first}"))
     assert "already dismissed" in answer(slack.command("UMKT", f"dismiss {first}"))
     assert "no sync error #999" in answer(slack.command("UMKT", "error 999"))
-    assert "1 dismissed sync errors" in answer(slack.command("USALES", "errors dismissed"))
+    assert "1 dismissed sync error:" in answer(slack.command("USALES", "errors dismissed"))
     assert [a[2] for a in audit(slack_runtime, "dismiss_error")] == ["ok", "failed"]
 
 

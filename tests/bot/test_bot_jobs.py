@@ -32,7 +32,7 @@ def test_a_failed_manual_sync_reports_category_and_message_through_the_response_
     slack_runtime.notifier.flush()
     outcome = slack.replies(sent, count=2)[1]
     assert outcome["response_type"] == "ephemeral" and outcome["replace_original"] is False
-    assert f"Send to Pardot for Lead {missing} failed: deleted (NOT_FOUND): Salesforce has no Lead" in outcome["text"]
+    assert f"Send to Pardot for Lead {missing} failed: not found: Salesforce has no Lead" in outcome["text"]
 
 
 def test_sync_errors_from_a_manual_sync_are_announced_like_a_cycles(slack, slack_runtime, connector, fake_slack,

@@ -84,3 +84,47 @@ def test_help_lists_every_command_with_its_usage():
     for spec in grammar.SPECS:
         assert spec.usage in text
     assert grammar.help_text("send").startswith("`send lead|contact|account ID`")
+
+
+# ---------------------------------------------------------------------- issue 9 item 14
+@pytest.mark.parametrize("text, expected", [
+    ("settings", Command("settings")),
+    ("settings ampsea true", Command("settings", {"key": "ampsea", "value": True})),
+    ("settings salesforce_api_share 0.4", Command("settings", {"key": "salesforce_api_share", "value": 0.4})),
+    ("settings error_queue_owner #sync-errors", Command("settings", {"key": "error_queue_owner",
+                                                                     "value": "#sync-errors"})),
+    ("settings error_queue_owner <#C0123ABC|sync-errors>", Command("settings", {"key": "error_queue_owner",
+                                                                                "value": "C0123ABC"})),
+    ("settings error_queue_owner null", Command("settings", {"key": "error_queue_owner", "value": None})),
+    ('settings role_overrides {"ada@example.com": "admin"}',
+     Command("settings", {"key": "role_overrides", "value": {"ada@example.com": "admin"}})),
+    ("settings connector_user integration user", Command("settings", {"key": "connector_user",
+                                                                      "value": "integration user"})),
+])
+def test_parses_settings(text, expected):
+    assert parse(text) == expected
+
+
+def test_settings_with_a_key_and_no_value_gets_its_usage():
+    result = parse("settings ampsea")
+    assert isinstance(result, ParseError) and result.spec.name == "settings"
+    assert result.message == "`settings ampsea` needs a value: `settings ampsea VALUE`."
+
+
+@pytest.mark.parametrize("name", [s.name for s in grammar.SPECS])
+def test_help_command_gives_the_usage_and_an_example_that_parses(name):
+    """Before: `help retry` was one line of usage, no example, no categories."""
+    text = grammar.help_text(name)
+    usage, example = text.splitlines()[:2]
+    assert usage.startswith(f"`{grammar.SPEC[name].usage}` - ")
+    assert example.startswith("Example: `") and example.endswith("`")
+    parsed = parse(example[len("Example: `"):-1])
+    assert isinstance(parsed, Command) and parsed.name == name
+
+
+def test_help_errors_and_help_retry_list_the_categories():
+    from sync.service import ERROR_CATEGORIES
+
+    for topic in ("errors", "retry"):
+        assert f"Categories: {', '.join(ERROR_CATEGORIES)}" in grammar.help_text(topic)
+    assert "statuses: open, all, retrying, resolved, dismissed" in grammar.help_text("errors")
