@@ -70,6 +70,9 @@ class JobQueue:
             existing = fetch(job_id, self.redis)
             if existing.get_status(refresh=True) in LIVE:
                 return None
+            # Drop the list of its executions first: RQ's Job.delete fetches each one and fails on
+            # a dead worker's, whose hash lapsed with its heartbeat (rq 2.12 executions.py).
+            self.redis.delete(existing.execution_registry.key)
             existing.delete()
         except NoSuchJobError:
             pass

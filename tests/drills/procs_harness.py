@@ -1,0 +1,116 @@
+"""Shared by the process drills (issue 9 items 4, 5, 7): real `app.py worker` and `app.py scheduler`
+processes against the test store, Redis and the HTTPS sandbox; the connector is created and
+activated the real way in the test process first (R1, R7)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bench.procs import Child, base_env
+from sync.models import CycleRun, PendingChange
+from tests.sync.conftest import World
+
+POLL = 10  # SYNC_POLL_INTERVAL of the drill processes (the configured minimum)
+
+
+@pytest.fixture
+def world(runtime, service, control, admin, admin2, operator, sandbox) -> World:
+    control.post("seed", {"leads": 0, "contacts": 0, "person_accounts": 0, "prospects": 0, "users": 0,
+                          "campaigns": 0})
+    return World(runtime, service, control, admin, admin2, operator, sandbox)
+
+
+class Procs:
+    """The drill's child processes; every one still alive is stopped at the end."""
+
+    def __init__(self, runtime, sandbox, log_dir: Path, **env: str):
+        config = runtime.config
+        self.log_dir = log_dir
+        self.env = base_env(DATABASE_URL=config.database_url, REDIS_URL=env.pop("REDIS_URL", config.redis_url),
+                            CONNECTOR_DATA_DIR=str(config.data_dir), SYNC_POLL_INTERVAL=str(POLL),
+                            SANDBOX_INFO=os.path.join(sandbox.data_dir, "sandbox.json"), **env)
+        self.children: list[Child] = []
+        self._n = 0
+
+    def start(self, role: str) -> Child:
+        self._n += 1
+        child = Child(f"{role}-{self._n}", [_python(), "app.py", role], self.env, self.log_dir)
+        self.children.append(child)
+        return child
+
+    def kill9(self, child: Child) -> float:
+        """SIGKILL, as the OOM killer or a lost host does: no handler, no cleanup. Returns when."""
+        os.kill(child.pid, signal.SIGKILL)
+        child.proc.wait(10)
+        return time.time()
+
+    def stop_all(self) -> None:
+        for child in reversed(self.children):
+            child.stop(20)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {c.name}: {c.tail(15)}" for c in self.children)
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def wait_until(predicate, timeout: float, what: str, procs: Procs | None = None, every: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}" + (f"\n{procs.logs()}" if procs else ""))
+        time.sleep(every)
+
+
+def cycle_runs(runtime) -> list[CycleRun]:
+    with runtime.store.session() as s:
+        return list(s.scalars(select(CycleRun).order_by(CycleRun.id)))
+
+
+def endpoint_calls(control, prefix: str) -> int:
+    return sum(n for key, n in control.get("calls")["by_endpoint"].items() if key.startswith(prefix))
+
+
+def assert_converged(world: World, runtime, expected_people: int) -> None:
+    """Every lead has exactly one prospect and vice versa, the links join them, nothing pending."""
+    leads = [r for r in world.sf("Lead") if not r.get("IsDeleted")]
+    prospects = [p for p in world.prospects() if not p.get("isDeleted")]
+    lead_emails = [r["Email"].lower() for r in leads]
+    prospect_emails = [p["email"].lower() for p in prospects]
+    assert len(lead_emails) == len(set(lead_emails)) == expected_people, "a lead is missing or duplicated"
+    assert len(prospect_emails) == len(set(prospect_emails)) == expected_people, \
+        "a prospect is missing or duplicated"
+    assert set(lead_emails) == set(prospect_emails)
+    lead_by_id = {r["Id"]: r["Email"].lower() for r in leads}
+    prospect_by_id = {p["id"]: p["email"].lower() for p in prospects}
+    links = world.links()
+    assert len(links) == expected_people
+    for link in links:
+        assert lead_by_id.get(link.crm_id) == prospect_by_id.get(link.prospect_id) is not None, \
+            f"link {link.crm_id} <-> {link.prospect_id} joins different people"
+    with runtime.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(PendingChange)) == 0, "changes left pending"
+
+
+def pending(runtime) -> int:
+    with runtime.store.session() as s:
+        return s.scalar(select(func.count()).select_from(PendingChange))
+
+
+def epoch(dt) -> float:
+    """A naive-UTC store timestamp as seconds since the epoch."""
+    from datetime import timezone
+
+    return dt.replace(tzinfo=timezone.utc).timestamp()
