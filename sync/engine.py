@@ -196,7 +196,10 @@ class Engine:
         except Exception as exc:
             outcome, error, outage = "failed", f"{type(exc).__name__}: {exc}", True
             log.exception("cycle %s crashed", connector_id)
-        after = self.budget.snapshot()
+        try:
+            after = self.budget.snapshot()
+        except Exception:  # noqa: BLE001 - Redis away: the outcome is still recorded (issue 9 item 5)
+            after = before
         calls = {side: after.get(side, 0) - before.get(side, 0) for side in ("salesforce", "pardot")}
         counts = {**ctx.stats, "metadata": meta.get("metadata", {}), "read": meta.get("read", {})}
         with self.store.session() as s:

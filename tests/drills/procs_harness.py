@@ -114,3 +114,40 @@ def epoch(dt) -> float:
     from datetime import timezone
 
     return dt.replace(tzinfo=timezone.utc).timestamp()
+
+
+class OwnRedis:
+    """A redis-server of the drill's own on a fixed port, without persistence: a restart
+    comes back empty, as a cache-only production Redis does (DESIGN §1)."""
+
+    def __init__(self, port: int, work_dir: Path):
+        self.port, self.dir, self.proc = port, work_dir, None
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def start(self) -> "OwnRedis":
+        import subprocess
+
+        import redis
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+                                     stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+
+        def up():
+            try:
+                return client.ping()
+            except redis.RedisError:
+                assert self.proc.poll() is None, f"redis-server exited: {(self.dir / 'redis.log').read_text()[-500:]}"
+                return False
+
+        wait_until(up, 20, f"redis-server on port {self.port}")
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
