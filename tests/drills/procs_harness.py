@@ -151,3 +151,56 @@ class OwnRedis:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+
+class OwnPostgres:
+    """A PostgreSQL server of the drill's own (initdb + pg_ctl in a temporary directory, run as
+    the postgres user when the tests run as root), to stop and start under a running worker."""
+
+    def __init__(self, port: int):
+        import glob
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not found:
+            pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin) to run a server of our own")
+        self.bin = Path(found[-1]).parent
+        self.port = port
+        self.dir = Path(tempfile.mkdtemp(prefix="drill-pg-"))
+        self.data = self.dir / "data"
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/drill"
+        self._as = []
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(self.dir, "postgres", "postgres")
+            self._as = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run([*self._as, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                       timeout=120)
+
+    def init(self) -> "OwnPostgres":
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.start()
+        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "drill")
+        return self
+
+    def start(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "-o",
+                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def stop(self) -> None:
+        """An immediate stop: connections are cut as when the database host goes away."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def destroy(self) -> None:
+        import shutil
+
+        try:
+            self.stop()
+        except Exception:  # noqa: BLE001 - already stopped
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
