@@ -52,6 +52,7 @@ def test_a_cycle_that_lost_its_database_ends_failed_and_the_next_one_runs(
         nxt = wait_until(lambda: next((r for r in cycle_runs(rt) if epoch(r.started_at) > back), None),
                          4 * POLL, "the next cycle", procs, every=0.5)
         assert epoch(nxt.started_at) - back <= 2 * POLL, f"next cycle {epoch(nxt.started_at) - back:.1f} s later"
+        print(f"next cycle {epoch(nxt.started_at) - back:.1f} s after the database came back")
         wait_until(lambda: any(epoch(r.started_at) > back and r.outcome == "ok" for r in cycle_runs(rt)),
                    6 * POLL, "an ok cycle after the database came back", procs, every=0.5)
         assert worker.alive() and scheduler.alive(), procs.logs()

@@ -46,6 +46,7 @@ def _next_cycle_after(runtime, procs, killed_at: float):
                      4 * POLL, "the next cycle after the kill", procs)
     assert epoch(run.started_at) - killed_at <= 2 * POLL, \
         f"the next cycle started {epoch(run.started_at) - killed_at:.1f} s after the kill"
+    print(f"next cycle {epoch(run.started_at) - killed_at:.1f} s after the kill")
     dead = [r for r in cycle_runs(runtime) if epoch(r.started_at) < killed_at]
     assert dead and all(r.finished_at is not None for r in dead), "a killed cycle stayed 'running'"
     return run

@@ -56,6 +56,8 @@ def test_two_failed_cycles_make_the_connector_degraded_told_once_and_recovery_to
         (fault,) = control.get("faults")["faults"]
         gaps = [b - a for a, b in zip(fault["hit_at"], fault["hit_at"][1:])]
         assert fault["hits"] >= 2 * 4 and min(gaps) >= 0.95, gaps  # Retry-After: 1 honoured between tries
+        print(f"degraded {time.time() - outage:.0f} s into the outage; {fault['hits']} refusals, "
+              f"shortest gap {min(gaps):.2f} s")
 
         third = len(failed_since(outage)) + 1
         wait_until(lambda: len(failed_since(outage)) >= third, 4 * POLL, "a third failed cycle", procs)
