@@ -146,28 +146,38 @@ class JobQueue:
 
     # ------------------------------------------------------------------ dead workers (issue 9 item 4)
     def reap(self) -> dict:
-        """Fail the jobs whose worker stopped sending heartbeats (killed, frozen, lost its host).
+        """Fail the jobs whose worker stopped sending heartbeats (killed, frozen, lost its host),
+        and release the cycle locks such workers held.
 
         RQ's StartedJobRegistry.cleanup does the failing (status failed, FailedJobRegistry,
         AbandonedJobError); our worker keeps a job's registry score a few seconds ahead while it
-        runs (sync/worker.py), so that happens seconds after a death, not after JOB_TIMEOUT.
-        A dead cycle's lock is released so the next cycle need not wait for it to lapse."""
+        runs (sync/worker.py), so that happens seconds after a death, not after JOB_TIMEOUT. Any
+        worker may run that cleanup first (RQ workers do at start), so dead cycles are also
+        found from their lock: its token names the job, and a job no worker keeps alive holds
+        nothing. Returns the connectors whose cycle died, to queue their next one at once."""
         registry = StartedJobRegistry(queue=self.rq)
         dead = [job_id for job_id in registry.get_expired_job_ids()
                 if not self.redis.exists(ALIVE_KEY.format(job_id))]
-        if not dead:
-            return {"dead": [], "cycle_runs": []}
-        registry.cleanup()
+        if dead:
+            registry.cleanup()
+            for job_id in dead:
+                log.warning("job %s: its worker stopped sending heartbeats; failed it", job_id)
+        cycles = {int(job_id.split("-", 1)[1]) for job_id in dead if job_id.startswith("cycle-")}
+        for key in self.redis.scan_iter(match=CYCLE_LOCK.format("*")):
+            token = self.redis.get(key)
+            owner = token.decode(errors="replace").split("|", 1)[0] if token else ""
+            # a lock taken outside a worker (a shell, a test) has no heartbeat: its TTL decides
+            if not owner.startswith("cycle-") or self.redis.exists(ALIVE_KEY.format(owner)):
+                continue
+            if _release_if_held_by(self.redis, key, owner):
+                log.warning("%s: released the cycle lock its dead worker held", owner)
+                cycles.add(int(owner.split("-", 1)[1]))
         failed_runs = []
-        for job_id in dead:
-            log.warning("job %s: its worker stopped sending heartbeats; failed it", job_id)
-            if job_id.startswith("cycle-"):
-                cid = int(job_id.split("-", 1)[1])
-                _release_if_held_by(self.redis, CYCLE_LOCK.format(cid), job_id)
-                failed_runs += self.fail_orphan_cycles(
-                    cid, "the worker running this cycle stopped (killed or frozen) before it ended; "
-                         "the next cycle carries on from the last saved cursors")
-        return {"dead": dead, "cycle_runs": failed_runs}
+        for cid in sorted(cycles):
+            failed_runs += self.fail_orphan_cycles(
+                cid, "the worker running this cycle stopped (killed or frozen) before it ended; "
+                     "the next cycle carries on from the last saved cursors")
+        return {"dead": dead, "cycles": sorted(cycles), "cycle_runs": failed_runs}
 
     def fail_orphan_cycles(self, connector_id: int, reason: str | None = None) -> list[int]:
         """cycle_run rows left "running" by a cycle that no longer runs end as failed.

@@ -66,8 +66,7 @@ class Scheduler:
         cycle died, at once rather than at the next tick."""
         if not self._lead(self.rt.config.poll_interval * 2):
             return []
-        dead = self.rt.queue.reap()["dead"]
-        cycles = sorted(int(j.split("-", 1)[1]) for j in dead if j.startswith("cycle-"))
+        cycles = self.rt.queue.reap()["cycles"]
         for cid in cycles:
             self.rt.queue.enqueue_cycle(cid)
         return cycles
@@ -81,11 +80,12 @@ class Scheduler:
             return
         running = utcnow() - started
         if running > timedelta(seconds=HUNG_AFTER_INTERVALS * interval):
-            minutes = int(running.total_seconds() // 60)
+            seconds = int(running.total_seconds())
+            took = f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
             # the engine owns state changes and their notification (told once, folded)
             self.rt.engine()._transition(
                 cid, ok=False, state="degraded",
-                reason=f"a cycle has been running for {minutes} min, over {HUNG_AFTER_INTERVALS} poll intervals "
+                reason=f"a cycle has been running for {took}, over {HUNG_AFTER_INTERVALS} poll intervals "
                        f"of {interval} s: Salesforce or Pardot may be hanging")
 
     def run(self) -> None:

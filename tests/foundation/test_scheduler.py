@@ -92,7 +92,9 @@ def test_a_cycle_running_over_three_poll_intervals_makes_the_connector_degraded_
     with runtime.store.session() as s:
         s.get(Connector, cid).state = "active"
         s.add(CycleRun(connector_id=cid, started_at=utcnow() - timedelta(seconds=3 * runtime.config.poll_interval + 5)))
-    runtime.redis.set(f"cycle-lock:{cid}", "cycle-1|abc", ex=120)  # its worker is alive and holds the lock
+    # its worker is alive (heartbeat) and holds the lock
+    runtime.redis.set(f"cycle-lock:{cid}", f"cycle-{cid}|abc", ex=120)
+    runtime.redis.set(f"job-alive:cycle-{cid}", "worker-1", ex=120)
     runtime.events.clear()
     scheduler = Scheduler(runtime)
     scheduler.tick()
@@ -129,3 +131,25 @@ def test_a_dead_cycle_is_failed_and_its_lock_released(runtime, service, admin):
         run = s.query(CycleRun).one()
         assert run.outcome == "failed" and "worker" in run.error and run.finished_at
     assert fetch(f"cycle-{cid}", runtime.redis).get_status() == "queued"  # the next one, at once
+
+
+def test_a_dead_cycle_already_failed_by_another_worker_still_frees_its_lock(runtime, service, admin):
+    """RQ workers clean the started registry themselves when they start: a new worker may fail
+    the dead cycle job before the scheduler sees it expire. Its lock must go all the same, or
+    the next cycle is skipped until the lock lapses (LOCK_TTL)."""
+    from sync.jobs import fetch
+    from sync.models import CycleRun, utcnow
+
+    service.create_connector(admin, version=2, error_queue_owner="#ops")
+    cid = service.connector_id()
+    job = fetch(f"cycle-{cid}", runtime.redis)
+    job.set_status("failed")  # AbandonedJobError, moved by another worker's cleanup
+    runtime.redis.set(f"cycle-lock:{cid}", f"{job.id}|abc", ex=120)
+    with runtime.store.session() as s:
+        s.add(CycleRun(connector_id=cid, started_at=utcnow()))
+    runtime.redis.set("cycle-lock:99", "pid-123|abc", ex=120)  # taken outside a worker: left to its TTL
+    assert Scheduler(runtime).reap() == [cid]
+    assert not runtime.redis.exists(f"cycle-lock:{cid}") and runtime.redis.exists("cycle-lock:99")
+    with runtime.store.session() as s:
+        assert s.query(CycleRun).one().outcome == "failed"
+    assert fetch(f"cycle-{cid}", runtime.redis).get_status() == "queued"
