@@ -42,7 +42,7 @@ class Connector(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     business_unit_id: Mapped[str] = mapped_column(String(18), unique=True)  # R2
     version: Mapped[int]  # R1
-    state: Mapped[str] = mapped_column(String(16))  # active | paused | throttled | degraded | error
+    state: Mapped[str] = mapped_column(String(16))  # active | paused | throttled | error
     state_reason: Mapped[str | None] = mapped_column(Text)
     state_since: Mapped[datetime]
     paused_at: Mapped[datetime | None]
