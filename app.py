@@ -311,13 +311,9 @@ def main(argv: list[str]) -> int:
     except (ConfigError, SchemaNotCurrent) as exc:
         _die(exc)
     if command == "worker":
-        from rq import SimpleWorker
+        from sync.worker import run_worker
 
-        from sync.jobs import QUEUE
-
-        # SimpleWorker: no fork per job, so the runtime's pools and caches are reused.
-        SimpleWorker([QUEUE], connection=runtime.redis).work(with_scheduler=False)
-        return 0
+        return run_worker(runtime)
     if command == "scheduler":
         from sync.scheduler import Scheduler
 

@@ -23,7 +23,7 @@ log = logging.getLogger("connector.metrics")
 bp = Blueprint("metrics", __name__)
 DIRECTIONS = ("salesforce_to_pardot", "pardot_to_salesforce")
 SIDES = ("salesforce", "pardot")
-STATES = ("active", "paused", "throttled", "error")
+STATES = ("active", "paused", "throttled", "degraded", "error")
 CATEGORIES = ("validation", "duplicate", "permission", "deleted", "transient", "limit", "auth")
 STATUSES = ("open", "retrying", "resolved", "dismissed")
 

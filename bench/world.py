@@ -13,6 +13,7 @@ from rq.job import JobStatus
 from sqlalchemy import func, select
 
 from sync.config import Config
+from sync.jobs import SERIALIZER
 from sync.models import CycleRun
 from sync.roles import Principal
 from sync.runtime import Runtime
@@ -119,7 +120,7 @@ class World:
                                   "observed_at": time.monotonic()}
             status = self._job_status(job_id) if job_id else None
             if status == JobStatus.FAILED:
-                job = RQJob.fetch(job_id, connection=self.runtime.redis)
+                job = RQJob.fetch(job_id, connection=self.runtime.redis, serializer=SERIALIZER)
                 result_obj = job.latest_result()
                 raise CycleFailed("the cycle job failed in the worker: "
                                   f"{result_obj.exc_string if result_obj else 'no traceback kept'}")
@@ -134,6 +135,6 @@ class World:
 
     def _job_status(self, job_id: str):
         try:
-            return RQJob.fetch(job_id, connection=self.runtime.redis).get_status(refresh=True)
+            return RQJob.fetch(job_id, connection=self.runtime.redis, serializer=SERIALIZER).get_status(refresh=True)
         except NoSuchJobError:
             return None

@@ -387,6 +387,8 @@ def connector_event(event: str, payload: dict) -> tuple[str, list] | None:
             return plain(f":large_green_circle: The connector recovered: {payload.get('previous')} → active.")
         icon = ":warning:" if state == "throttled" else ":red_circle:"
         why = {"throttled": "an API budget is spent; it waits and resumes by itself",
+               "degraded": "Salesforce or Pardot keeps failing or hanging; every cycle retries and "
+                           "you are told when it recovers",
                "error": "it stopped syncing (credentials or limits)"}.get(state, state)
         return plain(f"{icon} The connector is *{state}*: {why}.\nReason: {reason}")
     if event == "sync_errors_resolved":

@@ -1,4 +1,5 @@
-"""Control API under /__sandbox__ (JSON, no auth, never counted): reset, seed, records, faults,
+"""Control API under /__sandbox__ (JSON, no auth, never counted): reset, seed, records, faults
+(with an optional Retry-After, and when each refusal went out: `hit_at`),
 latency, call counters, Salesforce/Pardot settings, convert-lead, undelete, connected apps."""
 from __future__ import annotations
 

@@ -129,12 +129,17 @@ class Runtime:
         status = spec.get("status")
         if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
             raise ValueError("status must be an HTTP status code")
+        retry_after = spec.get("retry_after")
+        if retry_after is not None and (not isinstance(retry_after, int) or isinstance(retry_after, bool)
+                                        or retry_after < 0 or match is not None):
+            raise ValueError("retry_after must be a whole number of seconds, for a whole-request fault")
         with self._lock:
             self._fault_seq += 1
             fault = {"id": f"fault-{self._fault_seq}", "api": api,
                      "method": spec.get("method", "").upper() or None, "path": path,
                      "error_code": code, "status": status, "message": spec.get("message"),
-                     "count": count, "probability": prob, "record_match": match, "hits": 0}
+                     "count": count, "probability": prob, "record_match": match, "retry_after": retry_after,
+                     "hits": 0, "hit_at": []}
             fault["_path_re"] = path_re
             self.faults.append(fault)
         return self._public(fault)
@@ -165,6 +170,7 @@ class Runtime:
                 if fault["probability"] is not None and self._rng.random() >= fault["probability"]:
                     continue
                 fault["hits"] += 1
+                fault["hit_at"].append(time.time())  # when each refusal went out (Retry-After drills)
                 if fault["count"] is not None:
                     fault["count"] -= 1
                     if fault["count"] == 0:
@@ -184,6 +190,12 @@ class Runtime:
         return SfError(code, msg, [], status=fault["status"] or SF_FAULT_STATUS.get(code, 400))
 
     def _fault_response(self, api: str, fault: dict) -> Response:
+        response = self._fault_body(api, fault)
+        if fault.get("retry_after") is not None:
+            response.headers["Retry-After"] = str(fault["retry_after"])
+        return response
+
+    def _fault_body(self, api: str, fault: dict) -> Response:
         code = fault["error_code"]
         if api == "salesforce":
             msg = fault["message"] or _default_fault_message(code, None)

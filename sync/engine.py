@@ -38,6 +38,7 @@ def error_dict(entry):
 SYNC_OBJECTS = ("Lead", "Contact", "Account")
 OBJECT_FILTER = {"Lead": "", "Contact": "IsPersonAccount = false", "Account": "IsPersonAccount = true"}
 LOCK_TTL = 120
+FAILED_CYCLES_TO_DEGRADE = 2
 DESCRIBE_MAX_AGE = timedelta(hours=24)
 
 
@@ -113,11 +114,22 @@ class Engine:
 
     # ------------------------------------------------------------------ the cycle
     def run_cycle(self, connector_id: int) -> dict:
-        lock = self.redis.lock(f"cycle-lock:{connector_id}", timeout=LOCK_TTL, blocking=False)
-        if not lock.acquire():
+        # The token names the RQ job holding the lock, so the scheduler can release the lock of a
+        # job it found dead (JobQueue.reap) instead of waiting LOCK_TTL (issue 9 item 4).
+        import os
+        import secrets
+
+        from rq import get_current_job
+
+        from .jobs import CYCLE_LOCK
+
+        job = get_current_job()
+        token = f"{job.id if job else f'pid-{os.getpid()}'}|{secrets.token_hex(8)}"
+        lock = self.redis.lock(CYCLE_LOCK.format(connector_id), timeout=LOCK_TTL, blocking=False)
+        if not lock.acquire(token=token):
             return {"skipped": "another cycle of this connector is running"}
         stop_renewing = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(lock, stop_renewing), daemon=True)
+        renewer = threading.Thread(target=self._renew, args=(lock, token, stop_renewing), daemon=True)
         renewer.start()
         try:
             return self._cycle(connector_id)
@@ -129,14 +141,22 @@ class Engine:
             except Exception:  # noqa: BLE001 - expired: nothing to release
                 pass
 
-    @staticmethod
-    def _renew(lock, stop: threading.Event) -> None:
-        # A running cycle keeps its lock; a killed one lets it lapse after LOCK_TTL.
+    def _renew(self, lock, token: str, stop: threading.Event) -> None:
+        # A running cycle keeps its lock; a killed one lets it lapse after LOCK_TTL. If Redis
+        # restarted empty the lock is taken again (issue 9 item 5), unless another cycle took it.
+        from redis.exceptions import LockNotOwnedError
+
         while not stop.wait(LOCK_TTL / 3):
             try:
                 lock.reacquire()
-            except Exception:  # noqa: BLE001
-                return
+            except LockNotOwnedError:
+                try:
+                    if not self.redis.set(lock.name, token, nx=True, px=int(LOCK_TTL * 1000)):
+                        return
+                except Exception:  # noqa: BLE001 - Redis still away: try again next round
+                    continue
+            except Exception:  # noqa: BLE001 - Redis away: try again next round
+                continue
 
     def _cycle(self, connector_id: int) -> dict:
         connector, ctx = self._context(connector_id)
@@ -153,6 +173,7 @@ class Engine:
             run_id = run.id
         before = self.budget.snapshot()
         outcome, error, meta = "ok", None, {}
+        outage = False  # a failure no other state explains: counts towards "degraded" (issue 9 item 7)
         try:
             meta = self._read_and_sync(connector, ctx, paused)
             self._transition(connector_id, ok=True)
@@ -171,17 +192,28 @@ class Engine:
                 self._transition(connector_id, ok=False, state="throttled",
                                  reason=f"{exc.side} API limit: {exc.error.message}")
             else:
+                outage = True
                 log.warning("cycle %s failed: %s", connector_id, error)
         except Exception as exc:
-            outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+            outcome, error, outage = "failed", f"{type(exc).__name__}: {exc}", True
             log.exception("cycle %s crashed", connector_id)
-        after = self.budget.snapshot()
+        try:
+            after = self.budget.snapshot()
+        except Exception:  # noqa: BLE001 - Redis away: the outcome is still recorded (issue 9 item 5)
+            after = before
         calls = {side: after.get(side, 0) - before.get(side, 0) for side in ("salesforce", "pardot")}
         counts = {**ctx.stats, "metadata": meta.get("metadata", {}), "read": meta.get("read", {})}
         with self.store.session() as s:
             run = s.get(CycleRun, run_id)
             run.finished_at, run.outcome, run.error = utcnow(), outcome, error
             run.counts, run.api_calls = counts, calls
+        if outage:
+            with self.store.session() as s:
+                last = s.scalars(select(CycleRun.outcome).where(CycleRun.connector_id == connector_id)
+                                 .order_by(CycleRun.id.desc()).limit(FAILED_CYCLES_TO_DEGRADE)).all()
+            if len(last) == FAILED_CYCLES_TO_DEGRADE and all(o == "failed" for o in last):
+                self._transition(connector_id, ok=False, state="degraded",
+                                 reason=f"{FAILED_CYCLES_TO_DEGRADE} cycles in a row failed; the last: {error}")
         self.redis.delete(status_cache_key(self.config.pardot_business_unit_id))
         if ctx.new_errors:
             self.rt.notify("sync_errors", {"connector_id": connector_id, "errors": ctx.new_errors})
@@ -397,13 +429,20 @@ class Engine:
         self.redis.set(key, "1", ex=86400)
 
     def _transition(self, connector_id: int, ok: bool, state: str | None = None, reason: str | None = None):
-        """R28: throttled/error are entered at once and left by themselves; paused stays paused."""
+        """R28: throttled/error are entered at once and left by themselves; paused stays paused.
+
+        degraded (issue 9 item 7: the remote keeps failing or a cycle hangs) is entered only from
+        active, told once however often its reason changes, and left by the next good cycle."""
         with self.store.session() as s:
             c = s.get(Connector, connector_id)
             previous = c.state
             if c.state == "paused":
                 return
-            if ok and c.state in ("throttled", "error"):
+            if state == "degraded" and c.state != "active":
+                if c.state == "degraded":
+                    c.state_reason = reason  # folded: the channel was told when it began
+                return
+            if ok and c.state in ("throttled", "error", "degraded"):
                 c.state, c.state_reason, c.state_since = "active", None, utcnow()
             elif not ok and (c.state != state or c.state_reason != reason):
                 c.state, c.state_reason, c.state_since = state, reason, utcnow()

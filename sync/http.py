@@ -1,6 +1,9 @@
 """HTTP sessions for the Salesforce and Pardot clients."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -25,3 +28,21 @@ def make_session(verify: str | bool, pool_size: int = 16) -> Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """Seconds a 429/503 answer asks us to wait (Retry-After: delta-seconds or an HTTP date)."""
+    if response.status_code not in (429, 503):
+        return None
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

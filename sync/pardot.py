@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import requests
 
 from sync.budget import next_utc_midnight
-from sync.http import make_session
+from sync.http import make_session, retry_after
 from sync.remote import (
     PARDOT_BAD_TOKEN, PARDOT_CONCURRENCY, PARDOT_DAILY_LIMIT, PARDOT_MINUTE_LIMIT, PARDOT_NOT_FOUND,
     BudgetExhausted, RemoteCallError, RemoteError, RetryPolicy, categorize_pardot, connection_error, is_retryable,
@@ -183,7 +183,9 @@ class PardotClient:
                 self._renew(token)
                 renewed = True
                 continue
-            raise self._error(method, path, resp.status_code, code, message)
+            exc = self._error(method, path, resp.status_code, code, message)
+            (exc.error if isinstance(exc, _Busy) else exc).retry_after = retry_after(resp)
+            raise exc
 
     def _send(self, method, path, params, json, token, idempotent, files=None) -> requests.Response:
         try:

@@ -38,6 +38,7 @@ class RemoteCallError(Exception):
         self.error = error
         self.status = status
         self.side = side
+        self.retry_after: float | None = None  # seconds the server asked us to wait (Retry-After)
         where = f" (HTTP {status})" if status else ""
         super().__init__(f"{side} {error.category} error {error.code}{where}: {error.message}")
 
@@ -61,11 +62,30 @@ class RetryPolicy:
     attempts: int = 4
     initial: float = 0.5
     maximum: float = 8.0
+    # A Retry-After longer than this is not slept through inside a call: the call fails and the
+    # next cycle (or error retry) tries again (issue 9 item 7).
+    retry_after_max: float = 60.0
 
     def retrying(self, retry_on: Callable[[BaseException], bool]) -> Retrying:
-        return Retrying(stop=stop_after_attempt(self.attempts), reraise=True, retry=retry_if_exception(retry_on),
-                        wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum,
-                                                     jitter=self.initial))
+        backoff = wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.initial)
+
+        def wait(state) -> float:
+            # a 503/429 that says how long to wait is waited out (at least), not guessed at
+            hinted = _retry_after(state.outcome.exception())
+            return max(backoff(state), hinted) if hinted is not None else backoff(state)
+
+        def retry(exc: BaseException) -> bool:
+            hinted = _retry_after(exc)
+            return retry_on(exc) and (hinted is None or hinted <= self.retry_after_max)
+
+        return Retrying(stop=stop_after_attempt(self.attempts), reraise=True, retry=retry_if_exception(retry),
+                        wait=wait)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    if exc is not None and not isinstance(exc, RemoteCallError):
+        exc = getattr(exc, "error", None)  # the Pardot client's _Busy wraps a RemoteCallError
+    return getattr(exc, "retry_after", None)
 
 
 def is_retryable(exc: BaseException) -> bool:

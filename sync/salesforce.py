@@ -20,7 +20,7 @@ import jwt
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
-from sync.http import make_session
+from sync.http import make_session, retry_after
 from sync.remote import (
     BudgetExhausted, RemoteCallError, RemoteError, RetryPolicy, categorize_salesforce, connection_error, is_retryable,
 )
@@ -62,6 +62,9 @@ class SalesforceClient:
         self._describes: dict[str, dict] = {}
         self._last_usage: dict = {"used": None, "max": None}
         self._calls = 0
+        # simple-salesforce's errors carry no headers: the response hook keeps this thread's
+        # last Retry-After for _call_error
+        self._seen = threading.local()
 
     # --- authentication ---------------------------------------------------------------------
     def access_token(self) -> str:
@@ -99,9 +102,11 @@ class SalesforceClient:
             except requests.RequestException as exc:
                 raise connection_error(SIDE, f"token endpoint {url}", exc, idempotent=True) from None
             if resp.status_code >= 500:
-                raise RemoteCallError(RemoteError("transient", "SERVER_ERROR",
+                err = RemoteCallError(RemoteError("transient", "SERVER_ERROR",
                                                   f"token endpoint {url} answered HTTP {resp.status_code}"),
                                       resp.status_code, SIDE)
+                err.retry_after = retry_after(resp)
+                raise err
             return resp
 
         resp = self.retry.retrying(is_retryable)(post)
@@ -193,9 +198,13 @@ class SalesforceClient:
             resets_at = datetime.now(timezone.utc) + LIMIT_PROBE_AFTER
             self.budget.block(SIDE, resets_at, code, message)
             return BudgetExhausted(error, exc.status, SIDE, resets_at)
-        return RemoteCallError(error, exc.status, SIDE)
+        err = RemoteCallError(error, exc.status, SIDE)
+        if exc.status in (429, 503):
+            err.retry_after = getattr(self._seen, "retry_after", None)
+        return err
 
     def _observe_limit_info(self, response, *args, **kwargs):
+        self._seen.retry_after = retry_after(response)
         header = response.headers.get("Sforce-Limit-Info")
         match = _LIMIT_INFO.search(header) if header else None
         if match:

@@ -8,7 +8,6 @@ import os
 
 import pytest
 import redis
-from rq import SimpleWorker
 from sqlalchemy import text
 
 from sandbox.server import start_sandbox
@@ -19,6 +18,7 @@ from sync.models import Base
 from sync.redis_server import EmbeddedRedis
 from sync.roles import Principal
 from sync.runtime import Runtime, install
+from sync.worker import Worker
 from tests.sandbox.conftest import ControlClient, make_sf_client, make_sf_token  # noqa: F401
 
 
@@ -121,7 +121,7 @@ def run_worker(runtime):
 
     def run() -> int:
         queued = runtime.queue.depth()
-        worker = SimpleWorker([QUEUE], connection=runtime.redis)
+        worker = Worker([QUEUE], connection=runtime.redis)
         worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
         return queued
 

@@ -242,3 +242,30 @@ def test_run_concurrently_propagates_programming_errors(pardot):
         raise KeyError("bug")
     with pytest.raises(KeyError):
         pardot.run_concurrently([broken])
+
+
+# --- Retry-After (issue 9 item 7) ---------------------------------------------------------
+
+def _gaps(control) -> list[float]:
+    (f,) = control.get("faults")["faults"]
+    return [b - a for a, b in zip(f["hit_at"], f["hit_at"][1:])]
+
+
+@pytest.mark.parametrize("error_code,status", [(1, 503), (None, 429)])
+def test_retry_after_on_503_and_429_is_waited_out(pardot, reset, error_code, status):
+    # FAST/busy policies alone would retry within 50 ms; the server asked for a second
+    spec = {"api": "pardot", "status": status, "count": 10, "retry_after": 1,
+            "error_code": error_code if error_code is not None else 429}
+    fault(reset, **spec)
+    with pytest.raises(RemoteCallError):
+        pardot.account()
+    gaps = _gaps(reset)
+    assert len(gaps) >= 2 and min(gaps) >= 0.95, gaps
+
+
+def test_retry_after_longer_than_the_cap_fails_the_call_without_sleeping(pardot, reset):
+    fault(reset, api="pardot", error_code=1, status=503, count=10, retry_after=3600)
+    with pytest.raises(RemoteCallError) as info:
+        pardot.account()
+    assert info.value.retry_after == 3600 and info.value.category == "transient"
+    assert reset.get("faults")["faults"][0]["hits"] == 1

@@ -230,3 +230,15 @@ def test_budget_spent_mid_write_keeps_written_results(sf, reset):
     assert len(reset.get("records/salesforce/Lead")["records"]) == 200
     with pytest.raises(BudgetExhausted):                  # nothing written: raised
         sf.create("Lead", leads(1, "again"))
+
+
+def test_retry_after_on_a_503_is_waited_out(sf, reset):
+    # issue 9 item 7: FAST alone retries within 50 ms; the server asked for a second
+    fault(reset, api="salesforce", path="/describe", error_code="SERVER_UNAVAILABLE", status=503, count=10,
+          retry_after=1)
+    with pytest.raises(RemoteCallError) as info:
+        sf.describe("Lead")
+    assert info.value.retry_after == 1
+    (f,) = reset.get("faults")["faults"]
+    gaps = [b - a for a, b in zip(f["hit_at"], f["hit_at"][1:])]
+    assert len(gaps) == FAST.attempts - 1 and min(gaps) >= 0.95, gaps
