@@ -49,7 +49,7 @@ SPECS = (
 EXAMPLES = {
     "help": "help errors", "version": "version", "status": "status", "checklist": "checklist",
     "errors": "errors validation all", "error": "error 12", "retry": "retry validation",
-    "dismiss": "dismiss 12", "sync": "sync prospect ada@example.com", "send": "send lead 00Q5g00000AbCdEAAV",
+    "dismiss": "dismiss 12", "sync": "sync prospect ada@example.com", "sync status": "sync status 00Q5g00000AbCdEAAV", "send": "send lead 00Q5g00000AbCdEAAV",
     "job": "job sync-prospect-92cf1a", "pause": "pause bulk import tonight", "resume": "resume checklist reviewed",
     "approve": "approve 3", "deny": "deny 3 the checklist fails", "create": "create v2 owner #sync-errors",
     "settings": "settings error_queue_owner #sync-errors", "whoami": "whoami",

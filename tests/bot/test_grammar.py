@@ -119,7 +119,7 @@ def test_help_command_gives_the_usage_and_an_example_that_parses(name):
     assert usage.startswith(f"`{grammar.SPEC[name].usage}` - ")
     assert example.startswith("Example: `") and example.endswith("`")
     parsed = parse(example[len("Example: `"):-1])
-    assert isinstance(parsed, Command) and parsed.name == name
+    assert isinstance(parsed, Command) and parsed.name == name.replace(" ", "_")  # `sync status` → sync_status
 
 
 def test_help_errors_and_help_retry_list_the_categories():

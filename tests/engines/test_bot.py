@@ -27,33 +27,33 @@ def operated(slack_runtime, native):
 
 def test_create_with_engine_in_slack(slack_runtime, native, slack):
     """`create --engine salesforce` parses; the service decides (here: only an admin may create)."""
-    reply = slack.command("UADMIN", "create owner #sync-errors --engine salesforce").json()["text"]
+    reply = slack.ask("UADMIN", "create owner #sync-errors --engine salesforce")
     assert "needs the admin role" in reply  # no connector yet: nobody has a Pardot role
 
 
 def test_status_version_and_pause_from_slack(slack, slack_runtime, operated, fake_slack):
-    text = slack.command("USALES", "version").json()["text"]
+    text = slack.ask("USALES", "version")
     assert "engine salesforce" in text and "Salesforce's connector" in text and "running, verified" in text
-    assert "open sync warnings: 0" in slack.command("USALES", "status").json()["text"]
+    assert "open sync warnings: 0" in slack.ask("USALES", "status")
 
-    refused = slack.command("USALES", "pause").json()["text"]
+    refused = slack.ask("USALES", "pause")
     assert "needs the admin role" in refused and operated.state()["paused"] is False
 
-    reply = slack.command("UADMIN", "pause data cleanup").json()["text"]
+    reply = slack.ask("UADMIN", "pause data cleanup")
     assert "Salesforce's connector paused" in reply and operated.state()["paused"] is True
     slack_runtime.notifier.flush()
     told = [p for p in fake_slack.calls_of("chat.postMessage") if "was paused by admin@" in p["text"]]
     assert len(told) == 2 and "metadata keeps syncing" in told[0]["text"]
 
-    again = slack.command("UADMIN", "pause").json()["text"]
+    again = slack.ask("UADMIN", "pause")
     assert "Pardot refused to pause Salesforce's connector: Salesforce's connector is already paused" in again
 
-    sync = slack.command("UMKT", "sync prospect 12").json()["text"]
+    sync = slack.ask("UMKT", "sync prospect 12")
     assert "Sync with CRM" in sync and "Account Engagement" in sync
 
 
 def _request_and_approve(slack, slack_runtime, fake_slack, native):
-    reply = slack.command("UMKT", "resume freeze over").json()["text"]
+    reply = slack.ask("UMKT", "resume freeze over")
     assert "is pending until" in reply
     post = fake_slack.wait_calls("chat.postMessage", channel=NOTIFY_CHANNEL)[-1]
     assert "check by hand: " in str(post["blocks"]) and "Setup > " in str(post["blocks"])
