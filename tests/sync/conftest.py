@@ -93,6 +93,19 @@ class World:
         with self.rt.store.session() as s:
             return list(s.scalars(select(RecordLink)))
 
+    def crm_of(self, prospect_id: int) -> str | None:
+        """The CRM id our store links this prospect to (R10: the store is the link's home)."""
+        return next((l.crm_id for l in self.links() if l.prospect_id == prospect_id), None)
+
+    def use_crm_field(self, name: str = "Salesforce_CRM_Id__c") -> str:
+        """The admin's custom prospect field for the CRM id: defined in the sandbox's Pardot org
+        (as the custom-fields API would) and named in the connector's settings."""
+        self.sandbox.pardot.custom_fields[name] = {"fieldId": name, "type": "Text"}
+        with self.rt.store.session() as s:
+            c = s.scalars(select(Connector)).one()
+            c.settings = {**(c.settings or {}), "crm_id_field": name}
+        return name
+
     def errors(self, **match) -> list[SyncError]:
         with self.rt.store.session() as s:
             rows = list(s.scalars(select(SyncError).order_by(SyncError.id)))
