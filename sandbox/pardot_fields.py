@@ -168,6 +168,13 @@ def make_renderer(obj: str, names: list[str], spec: dict | None = None):
 # --- writes ----------------------------------------------------------------------------
 
 def valid_email(value: str) -> bool:
+    # Pardot checks the local part's periods (not first, not last, never two in a row: the
+    # RFC 5322 dot-atom its "Allowed Characters in Email Addresses" page points to -- the rule
+    # is inferred, the page's text was not at hand); Salesforce accepts such addresses, so an
+    # import row can be refused for them.
+    local = value.rsplit("@", 1)[0]
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return False
     return len(value) <= 255 and _EMAIL_RE.match(value) is not None
 
 
