@@ -123,9 +123,7 @@ class PardotOrg:
             if self._imports is not None:
                 self._imports.close()
             self._tables = {obj: _Table(obj) for obj in pf.OBJECTS}
-            # Custom prospect fields by API name (e.g. "Salesforce_CRM_Id__c" → its definition).
-            # The custom-fields API fills it; a write names only the fields that exist here.
-            self.custom_fields: dict[str, dict] = {}
+            self.custom_fields: dict[str, dict] = {}  # fieldId (API name) -> row; pardot_custom_fields.py
             self._settings = _default_settings()
             self._usage_day = self._today()
             self._last_stamp = 0

@@ -86,14 +86,14 @@ class Engine:
             owner = next((u.salesforce_user_id for u in users
                           if (u.salesforce_username or "").lower() == owner_name.lower()), None)
             settings = dict(c.settings or {})
+            crm_field = _crm_field(c)
             if hasattr(self.budget, "configure"):
                 self.budget.configure(settings.get("salesforce_api_share", 0.5), settings.get("pardot_api_share", 0.8))
             s.expunge(c)
         ctx = Context(connector_id=c.id, version=c.version, ampsea=c.ampsea, auto_create=c.auto_create_prospects,
                       follow_email=c.follow_email_changes, mds_rules=rules, mappings=mappings,
                       owner_fallback=owner, user_map=user_map, sf=sf, pardot=pardot, store=self.store,
-                      prospect_fields=prospect_fields(mappings, settings.get("crm_id_field")),
-                      crm_field=settings.get("crm_id_field") or None)
+                      prospect_fields=prospect_fields(mappings, crm_field), crm_field=crm_field)
         return c, ctx
 
     def _cursor(self, s, connector_id: int, name: str) -> datetime | None:
@@ -230,6 +230,7 @@ class Engine:
         # Refresh the context's user map: the metadata step may have just filled it.
         _, fresh = self._context(cid)
         ctx.user_map, ctx.owner_fallback = fresh.user_map, fresh.owner_fallback
+        ctx.crm_field, ctx.prospect_fields = fresh.crm_field, fresh.prospect_fields
 
         # Pardot first: matching Salesforce records to prospects looks in the prospect mirror.
         stats = {}
@@ -578,6 +579,16 @@ class Engine:
         if not ids:
             return {"retried": 0}
         return self.retry_errors(connector_id, ids)
+
+
+def _crm_field(connector: Connector) -> str | None:
+    """The admin's custom CRM-id field (setting "crm_id_field"), once the worker has seen it in
+    Pardot (Connector.checks["pardot_custom_fields"], the metadata step's read). A field named but
+    missing is left alone: reading or writing it would have Pardot refuse every prospect call and
+    stall the sync; the checklist (R30) says it is missing instead."""
+    name = (connector.settings or {}).get("crm_id_field") or None
+    seen = (connector.checks or {}).get("pardot_custom_fields") or {}
+    return name if name and seen.get("ok") and name in (seen.get("names") or []) else None
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -65,7 +65,11 @@ def test_a_custom_field_is_writable_only_when_the_org_has_it(fresh, base, pardot
     assert body == {"code": 154, "message": f"Invalid property in request: {CUSTOM}"}
     expect_error(_import(pardot_session, base, f"email,{CUSTOM}\na@example.com,x\n".encode()), 400, 130, CUSTOM)
 
-    fresh.pardot.custom_fields[CUSTOM] = {"fieldId": CUSTOM, "type": "Text"}  # as the custom-fields API makes it
+    now = int(fresh.pardot.now())
+    fresh.pardot.custom_fields[CUSTOM] = {  # a row as the custom-fields API makes it
+        "id": 1, "name": "Salesforce CRM Id", "fieldId": CUSTOM, "type": "Text", "isRequired": False,
+        "isRecordMultipleResponses": False, "salesforceId": None, "createdAt": now, "updatedAt": now,
+        "createdById": None, "updatedById": None}
     made = pardot_session.post(url, params={"fields": f"id,{CUSTOM}"},
                                json={"email": "a@example.com", CUSTOM: "00Q5g00000AbCdEAAA"})
     assert made.status_code == 201 and made.json()[CUSTOM] == "00Q5g00000AbCdEAAA"

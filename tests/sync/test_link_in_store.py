@@ -79,3 +79,20 @@ def test_R9_ampsea_matches_on_the_id_salesforces_own_connector_set(world):
     assert world.cycle()["outcome"] == "ok"
     assert world.crm_of(theirs["id"]) == lead["Id"]
     assert len(world.prospects(email="twin@example.com")) == 2 and world.errors() == []
+
+
+def test_a_named_field_pardot_lacks_is_not_used_and_the_sync_goes_on(world, runtime):
+    """Reading or writing an unknown prospect field makes Pardot refuse the whole call; until the
+    worker has seen the field in Pardot the engine leaves it out (the checklist reports it)."""
+    world.create()
+    world.activate()
+    with runtime.store.session() as s:
+        from sync.models import Connector
+        from sqlalchemy import select
+        c = s.scalars(select(Connector)).one()
+        c.settings = {**(c.settings or {}), "crm_id_field": "Missing_Field__c"}
+    lead = world.add_sf("Lead", {"LastName": "L", "Company": "C", "Email": "missing@example.com"})[0]
+    result = world.cycle()
+    assert result["outcome"] == "ok", result
+    [p] = world.prospects(email="missing@example.com")
+    assert world.crm_of(p["id"]) == lead["Id"] and world.errors() == []
