@@ -144,8 +144,9 @@ class PardotOrg:
         with self.lock:
             now = self._stamp()
             rows, next_id, seen = [], table.next_id, set()
+            spec = self.fields(obj)
             for record in records:
-                values = pf.coerce_seed(obj, record)
+                values = pf.coerce_seed(obj, record, spec)
                 rid = values.get("id")
                 if rid is None:
                     rid, next_id = next_id, next_id + 1
@@ -161,14 +162,20 @@ class PardotOrg:
                 self._last_stamp = max(self._last_stamp, row["updatedAt"])
                 rows.append(row)
             table.bulk_add(rows)
-        render = pf.make_renderer(obj, list(pf.FIELDS[obj]))
+        spec = self.fields(obj)
+        render = pf.make_renderer(obj, list(spec), spec)
         return [render(r) for r in rows]
+
+    def fields(self, obj: str) -> dict:
+        """The object's fields as this org has them: the catalogue plus its custom fields."""
+        return pf.with_custom(obj, self.custom_fields)
 
     def dump(self, obj: str, include_deleted: bool = True) -> list[dict]:
         table = self._table(obj)
         with self.lock:
             rows = [table.rows[i] for i in table.idx["id"]]
-        render = pf.make_renderer(obj, list(pf.FIELDS[obj]))
+        spec = self.fields(obj)
+        render = pf.make_renderer(obj, list(spec), spec)
         return [render(r) for r in rows if include_deleted or not r["isDeleted"]]
 
     def get_settings(self) -> dict:
@@ -198,7 +205,7 @@ class PardotOrg:
             return dict(self._settings)
 
     def set_salesforce_lookup(self, fn) -> None:
-        """Not needed by this sandbox (the connector writes the CRM link itself, R10)."""
+        """Not needed by this sandbox (the link fields are Salesforce's connector's, R10)."""
         self._salesforce_lookup = fn
 
     # --- reads -------------------------------------------------------------------------
@@ -298,12 +305,12 @@ class PardotOrg:
     # --- writes (API path: validated) ----------------------------------------------------
 
     def create(self, obj: str, body, actor: int | None = None) -> dict:
-        values = pf.coerce_write(obj, body)
+        values = pf.coerce_write(obj, body, spec=self.fields(obj))
         with self.lock:
             return self._create(obj, values, actor)
 
     def update(self, obj: str, rid: int, body, actor: int | None = None) -> dict:
-        values = pf.coerce_write(obj, body)
+        values = pf.coerce_write(obj, body, spec=self.fields(obj))
         with self.lock:
             return self._update(obj, self._live_for_write(obj, rid), values, actor)
 
@@ -327,7 +334,7 @@ class PardotOrg:
             raise bad_request(MISSING_PROPERTY,
                               "Missing required property in request: matchEmail")
         pf.coerce_value("prospects", "email", match_email)
-        values = pf.coerce_write("prospects", body)
+        values = pf.coerce_write("prospects", body, spec=self.fields("prospects"))
         with self.lock:
             latest = self.latest_by_email(match_email)
             if latest is None:

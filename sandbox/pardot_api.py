@@ -107,12 +107,12 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
         raw = request.args.get("fields")
         if raw is None and not required:
             return None
-        return pf.parse_field_list(obj, raw)
+        return pf.parse_field_list(obj, raw, allowed=org.fields(obj))
 
     def one(obj: str, row: dict, fields: list[str] | None, status: int = 200):
         if fields is None:
             return Response(status=204)
-        return jsonify(pf.make_renderer(obj, fields)(row), status)
+        return jsonify(pf.make_renderer(obj, fields, org.fields(obj))(row), status)
 
     def flag(name: str) -> bool:
         value = request.args.get(name, "false").lower()
@@ -132,7 +132,7 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
                                   f"Invalid query parameters: only fields may accompany "
                                   f"nextPageToken, got {', '.join(extra)}")
             state = signer.decode(token, obj, org.now())
-            fields = (pf.parse_field_list(obj, args["fields"]) if "fields" in args
+            fields = (pf.parse_field_list(obj, args["fields"], allowed=org.fields(obj)) if "fields" in args
                       else state["fields"])
             spec = QuerySpec(order=state["order"], desc=state["desc"],
                              bounds={k: tuple(v) for k, v in state["bounds"].items()},
@@ -140,7 +140,7 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
                              limit=state["limit"])
             after, served = state["after"], state["served"]
         else:
-            fields = pf.parse_field_list(obj, args.get("fields"))
+            fields = pf.parse_field_list(obj, args.get("fields"), allowed=org.fields(obj))
             spec, after, served = parse_query(obj, args), None, 0
         rows, more = org.query(obj, spec, after)
         served += len(rows)
@@ -157,7 +157,7 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
                 "after": last["id"] if spec.order == "id" else [last[spec.order], last["id"]],
                 "served": served,
                 "exp": org.now() + org.get_settings()["pageTokenTtlSeconds"]})
-        render = pf.make_renderer(obj, fields)
+        render = pf.make_renderer(obj, fields, org.fields(obj))
         next_url = None
         if next_token:
             next_url = (f"{base_url()}{request.path}?"
@@ -280,8 +280,8 @@ def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint
         if unknown:
             raise bad_request(INVALID_PROPERTY,
                               f"Invalid property in request: {', '.join(unknown)}")
-        fields = (pf.parse_field_list("prospects", body["fields"]) if "fields" in body
-                  else ["id"])
+        fields = (pf.parse_field_list("prospects", body["fields"], allowed=org.fields("prospects"))
+                  if "fields" in body else ["id"])
         row, _created = org.upsert_latest_by_email(body.get("matchEmail"),
                                                    body.get("prospect", {}), g.pardot_actor)
         return one("prospects", row, fields)

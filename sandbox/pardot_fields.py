@@ -42,9 +42,17 @@ def _fields(read_only: tuple[tuple[str, str], ...], writable: tuple[tuple[str, s
 _SYSTEM = (("id", "int"), ("isDeleted", "bool"), ("createdAt", "datetime"),
            ("updatedAt", "datetime"), ("createdById", "int"), ("updatedById", "int"))
 
+# The CRM link: read-only through the API; only Salesforce's own connector sets them (and the
+# seeding path, which plays that connector). Pardot's v5 prospect reference marks none of them
+# editable (v4's crm_lead_fid/crm_contact_fid/crm_account_fid/crm_owner_fid carry no "Editable"
+# mark either); see wire-formats.md.
+LINK_FIELDS = (("salesforceId", "str"), ("salesforceLeadId", "str"), ("salesforceContactId", "str"),
+               ("salesforceAccountId", "str"), ("salesforceOwnerId", "str"),
+               ("salesforceLastSync", "datetime"), ("salesforceUrl", "str"))
+
 FIELDS: dict[str, dict[str, Field]] = {
     "prospects": _fields(
-        _SYSTEM + (("lastActivityAt", "datetime"),),
+        _SYSTEM + (("lastActivityAt", "datetime"),) + LINK_FIELDS,
         (("email", "email"), ("salutation", "str"), ("firstName", "str"), ("lastName", "str"),
          ("company", "str"), ("jobTitle", "str"), ("department", "str"), ("phone", "str"),
          ("fax", "str"), ("website", "str"), ("addressOne", "str"), ("addressTwo", "str"),
@@ -52,9 +60,7 @@ FIELDS: dict[str, dict[str, Field]] = {
          ("industry", "str"), ("annualRevenue", "str"), ("employees", "str"), ("source", "str"),
          ("comments", "str"), ("optedOut", "bool"), ("isDoNotCall", "bool"),
          ("isDoNotEmail", "bool"), ("score", "int"), ("grade", "str"), ("assignedToId", "user"),
-         ("campaignId", "int"), ("salesforceId", "str"), ("salesforceLeadId", "str"),
-         ("salesforceContactId", "str"), ("salesforceAccountId", "str"),
-         ("salesforceOwnerId", "str"), ("salesforceLastSync", "datetime"))),
+         ("campaignId", "int"))),
     "users": _fields(
         _SYSTEM + (("email", "email"), ("username", "str"), ("firstName", "str"),
                    ("lastName", "str"), ("jobTitle", "str"), ("role", "str"),
@@ -141,10 +147,17 @@ def parse_field_list(obj: str, raw, allowed: dict | tuple | None = None) -> list
     return out
 
 
-def make_renderer(obj: str, names: list[str]):
+def with_custom(obj: str, custom_fields) -> dict[str, Field]:
+    """The object's fields plus the org's custom prospect fields (by API name, text values)."""
+    if obj != "prospects" or not custom_fields:
+        return FIELDS[obj]
+    return {**FIELDS[obj], **{name: Field("str", True) for name in custom_fields}}
+
+
+def make_renderer(obj: str, names: list[str], spec: dict | None = None):
     """Returns row → JSON dict for the selected fields (built once per request)."""
-    spec = FIELDS[obj]
-    dt_names = {n for n in names if spec[n].type == "datetime"}
+    spec = FIELDS[obj] if spec is None else spec
+    dt_names = {n for n in names if n in spec and spec[n].type == "datetime"}
 
     def render(row: dict) -> dict:
         return {n: (render_datetime(row.get(n)) if n in dt_names else row.get(n))
@@ -155,12 +168,19 @@ def make_renderer(obj: str, names: list[str]):
 # --- writes ----------------------------------------------------------------------------
 
 def valid_email(value: str) -> bool:
+    # Pardot checks the local part's periods (not first, not last, never two in a row: the
+    # RFC 5322 dot-atom its "Allowed Characters in Email Addresses" page points to -- the rule
+    # is inferred, the page's text was not at hand); Salesforce accepts such addresses, so an
+    # import row can be refused for them.
+    local = value.rsplit("@", 1)[0]
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return False
     return len(value) <= 255 and _EMAIL_RE.match(value) is not None
 
 
-def coerce_value(obj: str, name: str, value, *, from_csv: bool = False):
+def coerce_value(obj: str, name: str, value, *, from_csv: bool = False, spec: dict | None = None):
     """Validates one writable value (JSON types, or CSV text when from_csv) → stored value."""
-    ftype = FIELDS[obj][name].type
+    ftype = (FIELDS[obj] if spec is None else spec)[name].type
     if value is None or (from_csv and value.strip() == ""):
         return None
     if from_csv:
@@ -217,29 +237,35 @@ def _type_error(obj: str, name: str, value, expected: str):
                        f"{expected}, got {value!r}")
 
 
-def coerce_write(obj: str, values, *, from_csv: bool = False) -> dict:
-    """Validates a create/update body: known, writable fields with values of the right type."""
+def coerce_write(obj: str, values, *, from_csv: bool = False, spec: dict | None = None) -> dict:
+    """Validates a create/update body: known, writable fields with values of the right type.
+
+    Refusal bodies: an unknown property is `{"code": 154, "message": "Invalid property in
+    request: <name>"}` -- found: that exact body is what real v5 answered for an unknown custom
+    field name in a prospect create (pardot/api-docs issue #235, 2022). A read-only field (the
+    salesforce* link fields, id, timestamps) -- inferred: Pardot's public docs give no body for
+    it; we answer 400 with code 180 "One or more of the specified fields are invalid", naming the
+    field, as this sandbox always has for read-only fields."""
     if not isinstance(values, dict):
         raise bad_request(INVALID_PROPERTY,
                           f"Invalid property in request: a {LABELS[obj]} must be a JSON object")
-    spec = FIELDS[obj]
+    spec = FIELDS[obj] if spec is None else spec
     unknown = [n for n in values if n not in spec]
     if unknown:
-        raise bad_request(INVALID_WRITE_FIELDS,
-                          f"One or more of the specified fields are invalid: {LABELS[obj]} has "
-                          f"no field named {', '.join(repr(n) for n in unknown)}")
+        raise bad_request(INVALID_PROPERTY,
+                          f"Invalid property in request: {', '.join(unknown)}")
     read_only = [n for n in values if not spec[n].writable]
     if read_only:
         raise bad_request(INVALID_WRITE_FIELDS,
                           f"One or more of the specified fields are invalid: {', '.join(read_only)} "
                           f"{'is' if len(read_only) == 1 else 'are'} read-only and can't be "
                           f"written")
-    return {n: coerce_value(obj, n, v, from_csv=from_csv) for n, v in values.items()}
+    return {n: coerce_value(obj, n, v, from_csv=from_csv, spec=spec) for n, v in values.items()}
 
 
-def coerce_seed(obj: str, record: dict) -> dict:
+def coerce_seed(obj: str, record: dict, spec: dict | None = None) -> dict:
     """Seeding path (PardotOrg.insert): lenient types, no validation beyond conversion."""
-    spec = FIELDS[obj]
+    spec = FIELDS[obj] if spec is None else spec
     out = {}
     for name, value in record.items():
         field = spec.get(name)

@@ -26,9 +26,15 @@ OPEN_TTL = 24 * 3600             # an import never submitted expires after 24 h
 COMPLETE_TTL = 7 * 24 * 3600     # results are kept 7 days after completion
 _CHUNK = 500                     # rows applied per lock hold, so API calls interleave
 
-_CANONICAL = {name.lower(): name
-              for name, spec in pf.FIELDS["prospects"].items() if spec.writable}
-_CANONICAL.update({m.lower(): m for m in MATCH_COLUMNS})
+
+
+def _canonical(spec: dict) -> dict[str, str]:
+    """Column name (any case) → field: writable prospect fields (the org's custom fields too) and
+    match columns. The salesforce* link fields are read-only, so a column naming one is refused
+    with the whole batch (the Import API can match on matchSalesforceId but never writes it)."""
+    out = {name.lower(): name for name, f in spec.items() if f.writable}
+    out.update({m.lower(): m for m in MATCH_COLUMNS})
+    return out
 
 
 @dataclass
@@ -165,7 +171,7 @@ class ImportStore:
         if len(imp.batches) >= MAX_BATCHES:
             raise bad_request(TOO_MANY_BATCHES, f"The limit of batches per import has been "
                                                 f"reached ({MAX_BATCHES})")
-        header, rows = _parse_csv(csv_bytes)
+        header, rows = _parse_csv(csv_bytes, _canonical(self._org.fields("prospects")))
         if imp.header is not None and header != imp.header:
             raise bad_request(INVALID_CSV,
                               f"The file is not in a valid CSV format: every batch of an import "
@@ -218,7 +224,7 @@ class ImportStore:
         if len(match) > 1:
             raise bad_request(INVALID_PROPERTY, f"Only one match value can be set per record, "
                                                 f"got {', '.join(match)}")
-        values = pf.coerce_write("prospects", raw, from_csv=True)
+        values = pf.coerce_write("prospects", raw, from_csv=True, spec=org.fields("prospects"))
         target = None
         if "matchId" in match:
             try:
@@ -290,7 +296,7 @@ def _parse_input(spec) -> dict:
     return options
 
 
-def _parse_csv(data: bytes | None) -> tuple[list[str], list[list[str]]]:
+def _parse_csv(data: bytes | None, canonical: dict[str, str]) -> tuple[list[str], list[list[str]]]:
     if not data:
         raise bad_request(INVALID_CSV, "The file is not in a valid CSV format: the file is empty")
     if len(data) > MAX_BATCH_BYTES:
@@ -307,8 +313,8 @@ def _parse_csv(data: bytes | None) -> tuple[list[str], list[list[str]]]:
                                        "row and at least one data row")
     header, unknown = [], []
     for name in (c.strip() for c in rows[0]):
-        canonical = _CANONICAL.get(name.lower())
-        (header if canonical else unknown).append(canonical or name)
+        known = canonical.get(name.lower())
+        (header if known else unknown).append(known or name)
     if unknown:
         raise bad_request(INVALID_CSV_FIELDS,
                           f"One or more of the specified fields are invalid: "

@@ -88,13 +88,14 @@ class Engine:
             owner = next((u.salesforce_user_id for u in users
                           if (u.salesforce_username or "").lower() == owner_name.lower()), None)
             settings = dict(c.settings or {})
+            crm_field = _crm_field(c)
             if hasattr(self.budget, "configure"):
                 self.budget.configure(settings.get("salesforce_api_share", 0.5), settings.get("pardot_api_share", 0.8))
             s.expunge(c)
         ctx = Context(connector_id=c.id, version=c.version, ampsea=c.ampsea, auto_create=c.auto_create_prospects,
                       follow_email=c.follow_email_changes, mds_rules=rules, mappings=mappings,
                       owner_fallback=owner, user_map=user_map, sf=sf, pardot=pardot, store=self.store,
-                      prospect_fields=prospect_fields(mappings))
+                      prospect_fields=prospect_fields(mappings, crm_field), crm_field=crm_field)
         return c, ctx
 
     def _cursor(self, s, connector_id: int, name: str) -> datetime | None:
@@ -263,12 +264,13 @@ class Engine:
         # Refresh the context's user map: the metadata step may have just filled it.
         _, fresh = self._context(cid)
         ctx.user_map, ctx.owner_fallback = fresh.user_map, fresh.owner_fallback
+        ctx.crm_field, ctx.prospect_fields = fresh.crm_field, fresh.prospect_fields
 
         # Pardot first: matching Salesforce records to prospects looks in the prospect mirror.
         stats = {}
         prospects = pardot.query("prospects", ctx.prospect_fields, deleted="all", orderBy="updatedAt",
                                  **_pardot_since(cursors["pardot:prospects"]))
-        new_cursors["pardot:prospects"] = ingest_prospects(self.store, cid, prospects, ctx.mappings, stats)
+        new_cursors["pardot:prospects"] = ingest_prospects(self.store, cid, prospects, ctx.mappings, stats, ctx.crm_field)
         read["prospects"] = stats
         for sobject in SYNC_OBJECTS:
             stats = {}
@@ -309,6 +311,9 @@ class Engine:
 
     def _flush(self, ctx: Context) -> datetime | None:
         items, ctx.deferred = ctx.deferred, []
+        # What waited is written now (or fails into the error queue): no longer claimed.
+        ctx.waiting_crm.clear()
+        ctx.waiting_prospects.clear()
         if not items:
             return None
         creates = [i for i in items if isinstance(i, CreateProspect)]
@@ -326,16 +331,19 @@ class Engine:
     def _import(self, ctx: Context, creates: list, links: list, updates: list) -> datetime | None:
         """Bulk path: imports, then read the written prospects back and link them from the mirror."""
         started = utcnow() - timedelta(seconds=2)
-        failed: dict[str, RemoteError] = {}
+        # One failure map per kind of row: creates and link writes are keyed by CRM id, updates
+        # by prospect id (a shared map made a rejected update row a KeyError: issue 9 item 2).
+        failed: dict[str, RemoteError] = {}        # creates, by CRM id
+        failed_link: dict[str, RemoteError] = {}   # link writes, by CRM id
+        failed_update: dict[str, RemoteError] = {}  # updates, by prospect id
         if creates:
             rows = [BulkRow(c.crm.crm_id, c.values, ("matchSalesforceId", c.crm.crm_id) if ctx.ampsea else None)
                     for c in creates]
             failed.update(run_import(ctx.pardot, rows).failed)
         if links:
-            rows = [BulkRow(lc.crm.crm_id, {k: v for k, v in link_values("Lead", lc.crm.crm_id).items()
-                                            if v is not None}, ("matchId", str(lc.prospect.prospect_id)))
-                    for lc in links]
-            failed.update(run_import(ctx.pardot, rows).failed)
+            rows = [BulkRow(lc.crm.crm_id, link_values(ctx.crm_field, lc.crm.crm_id),
+                            ("matchId", str(lc.prospect.prospect_id))) for lc in links]
+            failed_link.update(run_import(ctx.pardot, rows).failed)
         # Updates: one import per set of changed fields, so no row has an empty cell.
         by_fields: dict[frozenset, list] = {}
         for pair in updates:
@@ -343,23 +351,24 @@ class Engine:
         for group in by_fields.values():
             rows = [BulkRow(str(p.prospect.prospect_id), dict(p.pardot_changes), ("matchId", str(p.prospect.prospect_id)))
                     for p in group]
-            failed.update(run_import(ctx.pardot, rows).failed)
-        by_crm = {c.crm.crm_id: c.crm for c in creates}
-        by_crm.update({lc.crm.crm_id: lc.crm for lc in links})
-        failed_links = [lc.prospect.prospect_id for lc in links if lc.crm.crm_id in failed]
+            failed_update.update(run_import(ctx.pardot, rows).failed)
         with self.store.session() as s:
-            for crm_id, error in failed.items():
-                row = by_crm[crm_id]
-                entry, fresh = errorqueue.record_failure(s, ctx.connector_id, S2P, row.sobject, crm_id, error,
-                                                         crm_id=crm_id, email=row.email)
-                ctx.count(S2P, "failed")
-                if fresh:
-                    s.flush()
-                    ctx.new_errors.append(error_dict(entry))
+            for c in creates:
+                error = failed.get(c.crm.crm_id)
+                if error is not None:
+                    self._import_failure(s, ctx, c.crm.sobject, c.crm.crm_id, error, None, c.crm.email)
+            for lc in links:
+                # The lead and its link are stored already (R10); only Pardot's copy of the CRM id
+                # in the admin's custom field failed.
+                error = failed_link.get(lc.crm.crm_id)
+                if error is not None:
+                    self._import_failure(s, ctx, "Lead", lc.crm.crm_id, error, lc.prospect.prospect_id,
+                                         lc.prospect.email)
             if failed:
                 s.execute(delete(PendingChange).where(PendingChange.connector_id == ctx.connector_id,
                                                       PendingChange.side == "salesforce",
                                                       PendingChange.record_id.in_(list(failed))))
+            failed_links = [lc.prospect.prospect_id for lc in links if lc.crm.crm_id in failed_link]
             if failed_links:
                 s.execute(delete(PendingChange).where(PendingChange.connector_id == ctx.connector_id,
                                                       PendingChange.side == "pardot",
@@ -367,7 +376,7 @@ class Engine:
         stats: dict = {}
         read_back = ctx.pardot.query("prospects", ctx.prospect_fields, deleted="all", orderBy="updatedAt",
                                      updatedAtAfterOrEqualTo=pardot_datetime(started))
-        newest = ingest_prospects(self.store, ctx.connector_id, read_back, ctx.mappings, stats)
+        newest = ingest_prospects(self.store, ctx.connector_id, read_back, ctx.mappings, stats, ctx.crm_field)
         ctx.count(S2P, "created", sum(1 for c in creates if c.crm.crm_id not in failed))
         if updates:
             with self.store.session() as s:
@@ -375,7 +384,7 @@ class Engine:
                     Prospect.connector_id == ctx.connector_id,
                     Prospect.prospect_id.in_([p.prospect.prospect_id for p in updates])))}
             for pair in updates:
-                pair.pardot_error = failed.get(str(pair.prospect.prospect_id))
+                pair.pardot_error = failed_update.get(str(pair.prospect.prospect_id))
                 if pair.pardot_error is None and pair.prospect.prospect_id in fresh:
                     pair.prospect = fresh[pair.prospect.prospect_id]
             for batch in chunks(updates):
@@ -387,12 +396,21 @@ class Engine:
                 PendingChange.connector_id == ctx.connector_id, PendingChange.side == "pardot",
                 PendingChange.queued_at >= started))]
         done_sf = [c.crm.crm_id for c in creates if c.crm.crm_id not in failed]
-        waiting_p = sorted(set(waiting_p) | {lc.prospect.prospect_id for lc in links if lc.crm.crm_id not in failed})
+        waiting_p = sorted(set(waiting_p) | {lc.prospect.prospect_id for lc in links if lc.crm.crm_id not in failed_link})
         for sf_batch in chunks(done_sf):
             Reconciler(ctx).process(sf_batch, [])
         for p_batch in chunks(waiting_p):
             Reconciler(ctx).process([], p_batch)
         return newest
+
+    @staticmethod
+    def _import_failure(s, ctx: Context, sobject: str, crm_id: str, error: RemoteError, prospect_id, email) -> None:
+        entry, fresh = errorqueue.record_failure(s, ctx.connector_id, S2P, sobject, crm_id, error,
+                                                 prospect_id=prospect_id, crm_id=crm_id, email=email)
+        ctx.count(S2P, "failed")
+        if fresh:
+            s.flush()
+            ctx.new_errors.append(error_dict(entry))
 
     # ------------------------------------------------------------------ checks and state (R28, R30)
     def _record_checks(self, connector_id: int, side: str, ok: bool, reason: str | None) -> None:
@@ -484,7 +502,7 @@ class Engine:
                 if not found:
                     return _failure("deleted", "NOT_FOUND", f"Pardot has no prospect with email {email}")
                 raw = found[0]
-            p = prospect_row(raw, ctx.mappings)
+            p = prospect_row(raw, ctx.mappings, ctx.crm_field)
             with self.store.session() as s:
                 store_prospect_page(s, connector_id, [p], queue=False)
                 link = s.scalars(select(RecordLink).where(RecordLink.connector_id == connector_id,
@@ -534,12 +552,12 @@ class Engine:
                 if raw_p is not None:
                     prospect_ids.append(int(raw_p["id"]))
                     with self.store.session() as s:
-                        store_prospect_page(s, connector_id, [prospect_row(raw_p, ctx.mappings)], queue=False)
+                        store_prospect_page(s, connector_id, [prospect_row(raw_p, ctx.mappings, ctx.crm_field)], queue=False)
             else:
                 found = list(ctx.pardot.query("prospects", ctx.prospect_fields, email=row.email))
                 with self.store.session() as s:
                     if found:
-                        store_prospect_page(s, connector_id, [prospect_row(r, ctx.mappings) for r in found],
+                        store_prospect_page(s, connector_id, [prospect_row(r, ctx.mappings, ctx.crm_field) for r in found],
                                             queue=False)
             outcomes = Reconciler(ctx).process([crm_id], [], force=True, create_prospects=True)
             return outcomes.get(("salesforce", crm_id)) or {"ok": True, "action": "unchanged", "crm_id": crm_id}
@@ -591,7 +609,7 @@ class Engine:
                 raw = ctx.pardot.get_prospect(pid, ctx.prospect_fields)
                 if raw is not None:
                     with self.store.session() as s:
-                        store_prospect_page(s, connector_id, [prospect_row(raw, ctx.mappings)], queue=False)
+                        store_prospect_page(s, connector_id, [prospect_row(raw, ctx.mappings, ctx.crm_field)], queue=False)
             for sf_batch in chunks(from_sf):
                 Reconciler(ctx).process(sf_batch, [], force=True)
             for p_batch in chunks(from_pardot):
@@ -619,6 +637,16 @@ class Engine:
         if not ids:
             return {"retried": 0}
         return self.retry_errors(connector_id, ids)
+
+
+def _crm_field(connector: Connector) -> str | None:
+    """The admin's custom CRM-id field (setting "crm_id_field"), once the worker has seen it in
+    Pardot (Connector.checks["pardot_custom_fields"], the metadata step's read). A field named but
+    missing is left alone: reading or writing it would have Pardot refuse every prospect call and
+    stall the sync; the checklist (R30) says it is missing instead."""
+    name = (connector.settings or {}).get("crm_id_field") or None
+    seen = (connector.checks or {}).get("pardot_custom_fields") or {}
+    return name if name and seen.get("ok") and name in (seen.get("names") or []) else None
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -87,6 +87,8 @@ def ingest_crm(store, connector_id: int, sobject: str, records: Iterator[dict], 
                    lambda raw: crm_row(sobject, raw, mappings, mds_rule), stats)
 
 
-def ingest_prospects(store, connector_id: int, records: Iterator[dict], mappings, stats: dict) -> datetime | None:
+def ingest_prospects(store, connector_id: int, records: Iterator[dict], mappings, stats: dict,
+                     crm_field: str | None = None) -> datetime | None:
     """Stream changed prospects into the mirror; returns the newest updatedAt."""
-    return _ingest(store, PARDOT_MIRROR, connector_id, records, lambda raw: prospect_row(raw, mappings), stats)
+    return _ingest(store, PARDOT_MIRROR, connector_id, records,
+                   lambda raw: prospect_row(raw, mappings, crm_field), stats)

@@ -77,6 +77,10 @@ def merge(mappings: list[Mapping], sobject: str, sf: dict, pardot: dict, base: d
         # R15: an empty value never overwrites a non-empty one unless the mapping says so.
         if winner is None and loser is not None and not m.overwrite_with_empty:
             result.merged[f] = loser
+            if f not in base:
+                # Never synced on this pair (a new link, a just-created lead): the empty side
+                # takes the value, or `merged` would claim both sides hold what one lacks (R18).
+                (result.to_pardot if loser_is_sf else result.to_salesforce)[f] = loser
             continue
         result.merged[f] = winner
         if loser_is_sf:

@@ -44,6 +44,13 @@ class Context:
     new_errors: list = field(default_factory=list)
     # In a cycle: prospect creates and link writes wait here for one bulk import (sync.bulk).
     deferred: list | None = None
+    # Records whose writes wait in `deferred`: later chunks of the same run must treat them as
+    # taken, or the other half of a pair (read in a later chunk of 200) pairs up a second time
+    # and its link is added twice (issue 9 item 1).
+    waiting_crm: set = field(default_factory=set)
+    waiting_prospects: set = field(default_factory=set)
+    # The admin's custom prospect field carrying the CRM id (setting "crm_id_field"), or None.
+    crm_field: str | None = None
 
     def count(self, direction: str, what: str, n: int = 1) -> None:
         self.stats[direction][what] = self.stats[direction].get(what, 0) + n
@@ -76,6 +83,7 @@ class CreateProspect:
     values: dict
     result: ProspectRow | None = None
     error: RemoteError | None = None
+    deferred: bool = False  # waits for a bulk import (sync.bulk)
 
 
 @dataclass
@@ -86,6 +94,7 @@ class CreateLead:
     crm: CrmRow | None = None
     error: RemoteError | None = None
     committed: bool = False  # the lead and its link are stored; only Pardot's copy of the link is due
+    deferred: bool = False  # Pardot's copy of the link waits for a bulk import (sync.bulk)
 
 
 class Reconciler:
@@ -112,7 +121,8 @@ class Reconciler:
             links_by_crm, links_by_prospect = self._links(s, list(crm), list(prospects))
             # The other half of every linked record.
             self._load_missing(s, crm, prospects, links_by_crm, links_by_prospect)
-            claimed_crm, claimed_prospects = set(), set()
+            # Records already waiting for an import are claimed: they pair up when it is done.
+            claimed_crm, claimed_prospects = set(ctx.waiting_crm), set(ctx.waiting_prospects)
             creating_emails: set[str] = set()
 
             # R8: among records sharing an email, a contact before a lead, then the most recent.
@@ -120,6 +130,8 @@ class Reconciler:
                            key=lambda r: (r.email or "", TYPE_RANK[r.sobject], -r.modstamp.timestamp()))
             for row in order:
                 crm_id = row.crm_id
+                if crm_id in ctx.waiting_crm:
+                    continue
                 link = links_by_crm.get(crm_id)
                 if link is None and row.sobject == "Contact":
                     link = self._converted_lead_link(s, crm_id, links_by_crm)  # R20, contact seen first
@@ -131,6 +143,8 @@ class Reconciler:
                     if p is None:
                         states.append(("salesforce", crm_id, "prospect_missing",
                                        f"linked prospect {link.prospect_id} is not in the mirror yet"))
+                        continue
+                    if link.prospect_id in ctx.waiting_prospects:
                         continue
                     pairs.setdefault(link.prospect_id, Pair(link, row, p, base=dict(link.synced_values or {})))
                     claimed_crm.add(crm_id)
@@ -168,6 +182,8 @@ class Reconciler:
                     continue
                 link = links_by_prospect.get(pid)
                 if link is not None:
+                    if link.crm_id in ctx.waiting_crm:
+                        continue
                     row = crm.get(link.crm_id)
                     if row is None:
                         states.append(("pardot", str(pid), "crm_missing",
@@ -310,7 +326,7 @@ class Reconciler:
         values = {m.pardot_field: row.values.get(m.pardot_field) for m in self.ctx.mappings
                   if m.behaviour != "pardot" and m.field_for(row.sobject)
                   and row.values.get(m.pardot_field) is not None}
-        values.update({k: v for k, v in link_values(row.sobject, row.crm_id).items() if v is not None})
+        values.update(link_values(self.ctx.crm_field, row.crm_id))
         return values
 
     def _lead_create(self, p: ProspectRow) -> CreateLead | None:
@@ -339,7 +355,7 @@ class Reconciler:
         if crm.converted_to and crm.sobject == "Lead":
             # R20: the prospect follows the lead to its contact.
             link.crm_id, link.crm_type = crm.converted_to, "Contact"
-            pair.pardot_changes = link_values("Contact", crm.converted_to)
+            pair.pardot_changes = link_values(ctx.crm_field, crm.converted_to)
             pair.action = "relinked"
             return
         if crm.is_deleted:
@@ -372,8 +388,9 @@ class Reconciler:
         pair.merged = result.merged
         pair.sf_changes = result.to_salesforce
         pair.pardot_changes = dict(result.to_pardot)
-        if p.crm_id != link.crm_id:  # R10: Pardot carries the link too
-            pair.pardot_changes.update(link_values(link.crm_type, link.crm_id))
+        if ctx.crm_field and p.values.get(ctx.crm_field) != link.crm_id:
+            # R10: the link is ours; the admin's custom field shows it in Pardot too.
+            pair.pardot_changes.update(link_values(ctx.crm_field, link.crm_id))
         if pair.new_link:
             pair.action = "linked"
         elif not pair.sf_changes and not pair.pardot_changes and pair.pardot_action != "undelete":
@@ -431,14 +448,27 @@ class Reconciler:
                 if ctx.deferred is not None and None not in pair.pardot_changes.values():
                     pair.deferred = True
                     ctx.deferred.append(pair)
+                    ctx.waiting_crm.add(pair.crm.crm_id)
+                    ctx.waiting_prospects.add(pid)
                     continue
                 calls.append(lambda pid=pid, ch=dict(pair.pardot_changes):
                              ctx.pardot.update_prospect(pid, ch, fields))
                 targets.append(("update", pair))
+        # Without a CRM id on the prospect, an import's new prospects could not be told apart
+        # under AMPSEA (same email, no writable link field): those creates go singly, their
+        # answers carry the new ids. A new lead's link is in our store already (R10): Pardot
+        # hears of it only through the admin's custom field, if one is named.
+        lead_links = [lc for lc in lead_creates if lc.crm is not None and ctx.crm_field]
         if ctx.deferred is not None:
-            ctx.deferred.extend(creates)
-            ctx.deferred.extend(lc for lc in lead_creates if lc.crm is not None)
-            creates, lead_creates = [], []
+            bulk = [c for c in creates if not ctx.ampsea or ctx.crm_field]
+            for item in bulk + lead_links:
+                item.deferred = True
+            ctx.deferred.extend(bulk)
+            ctx.waiting_crm.update(c.crm.crm_id for c in bulk)
+            ctx.deferred.extend(lead_links)
+            ctx.waiting_prospects.update(lc.prospect.prospect_id for lc in lead_links)
+            ctx.waiting_crm.update(lc.crm.crm_id for lc in lead_links)
+            creates, lead_links = [c for c in creates if not c.deferred], []
         for c in creates:
             if ctx.ampsea:
                 calls.append(lambda v=dict(c.values): ctx.pardot.create_prospect(v, fields))
@@ -446,12 +476,11 @@ class Reconciler:
                 email = c.values.get("email") or c.crm.email
                 calls.append(lambda e=email, v=dict(c.values): ctx.pardot.upsert_latest_by_email(e, v, fields))
             targets.append(("create", c))
-        for lc in lead_creates:
-            if lc.crm is not None:
-                pid = lc.prospect.prospect_id
-                calls.append(lambda pid=pid, v=link_values("Lead", lc.crm.crm_id):
-                             ctx.pardot.update_prospect(pid, v, fields))
-                targets.append(("lead_link", lc))
+        for lc in lead_links:
+            pid = lc.prospect.prospect_id
+            calls.append(lambda pid=pid, v=link_values(ctx.crm_field, lc.crm.crm_id):
+                         ctx.pardot.update_prospect(pid, v, fields))
+            targets.append(("lead_link", lc))
         if not calls:
             return
         results = ctx.pardot.run_concurrently(calls)
@@ -466,16 +495,16 @@ class Reconciler:
             elif kind == "update":
                 target.pardot_error = error
                 if not error and isinstance(res, dict):
-                    target.prospect = prospect_row(res, ctx.mappings)
+                    target.prospect = prospect_row(res, ctx.mappings, ctx.crm_field)
             elif kind == "create":
                 target.error = error
                 if not error:
-                    target.result = prospect_row(res, ctx.mappings)
+                    target.result = prospect_row(res, ctx.mappings, ctx.crm_field)
             elif kind == "lead_link":
                 if error:
                     target.error = error
                 elif isinstance(res, dict):
-                    target.prospect = prospect_row(res, ctx.mappings)
+                    target.prospect = prospect_row(res, ctx.mappings, ctx.crm_field)
 
     # ------------------------------------------------------------------ bookkeeping
     def _fail(self, s, direction, sobject, key, error, prospect_id=None, crm_id=None, email=None):
@@ -559,7 +588,9 @@ class Reconciler:
                 self._set_outcome(crm.crm_id, p.prospect_id, out)
 
             deferred = ctx.deferred is not None
-            for c in ([] if deferred else creates):
+            for c in creates:
+                if c.deferred:
+                    continue  # its bookkeeping waits for the import
                 if c.error:
                     self._fail(s, S2P, c.crm.sobject, c.crm.crm_id, c.error, None, c.crm.crm_id, c.crm.email)
                     self._set_outcome(c.crm.crm_id, None, {"ok": False, "category": c.error.category,
@@ -621,10 +652,11 @@ class Reconciler:
             errorqueue.resolve(s, cid, S2P, resolved_s2p)
             errorqueue.resolve(s, cid, P2S, resolved_p2s)
             if deferred:  # their pending rows go once the import has written them (crash-safe)
-                waiting = {c.crm.crm_id for c in creates} | {pr.crm.crm_id for pr in waiting_pairs}
+                waiting = {c.crm.crm_id for c in creates if c.deferred} | {pr.crm.crm_id for pr in waiting_pairs}
+                waiting |= ctx.waiting_crm
                 sf_ids = [i for i in sf_ids if i not in waiting]
-                linking = {lc.prospect.prospect_id for lc in lead_creates if lc.crm is not None}
-                linking |= {pr.prospect.prospect_id for pr in waiting_pairs}
+                linking = {lc.prospect.prospect_id for lc in lead_creates if lc.deferred}
+                linking |= {pr.prospect.prospect_id for pr in waiting_pairs} | ctx.waiting_prospects
                 prospect_ids = [i for i in prospect_ids if i not in linking]
             if sf_ids:
                 s.execute(delete(PendingChange).where(PendingChange.connector_id == cid,
@@ -641,6 +673,8 @@ class Reconciler:
         for pair in updates:
             pair.deferred = False
             pairs[pair.prospect.prospect_id] = pair
+        for item in creates + links:
+            item.deferred = False
         self._write_pardot(pairs, creates, links)
         self._commit([c.crm.crm_id for c in creates] + [p.crm.crm_id for p in updates],
                      [lc.prospect.prospect_id for lc in links] + list(pairs), pairs, creates, links, [])

@@ -8,6 +8,8 @@ from .mapping import Mapping
 from .merge import normalize
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Read-only in Pardot (only Salesforce's own connector sets them): read as a matching hint,
+# never written (R10; the link lives in our store).
 PROSPECT_LINK_FIELDS = ("salesforceId", "salesforceLeadId", "salesforceContactId", "salesforceAccountId")
 PROSPECT_META_FIELDS = ("id", "email", "updatedAt", "isDeleted", "assignedToId", *PROSPECT_LINK_FIELDS)
 SF_META_FIELDS = {
@@ -16,7 +18,6 @@ SF_META_FIELDS = {
     "Account": ("Id", "SystemModstamp", "IsDeleted", "OwnerId", "PersonEmail"),
 }
 EMAIL_FIELD = {"Lead": "Email", "Contact": "Email", "Account": "PersonEmail"}
-CRM_ID_FIELD = {"Lead": "salesforceLeadId", "Contact": "salesforceContactId", "Account": "salesforceAccountId"}
 KEY_PREFIX = {"00Q": "Lead", "003": "Contact", "001": "Account"}
 
 
@@ -54,9 +55,11 @@ def sf_fields(sobject: str, mappings: list[Mapping], mds_field: str | None) -> l
     return fields
 
 
-def prospect_fields(mappings: list[Mapping]) -> list[str]:
+def prospect_fields(mappings: list[Mapping], crm_field: str | None = None) -> list[str]:
     fields = list(PROSPECT_META_FIELDS)
     fields += [m.pardot_field for m in mappings if m.pardot_field not in fields]
+    if crm_field and crm_field not in fields:
+        fields.append(crm_field)
     return fields
 
 
@@ -119,18 +122,22 @@ class ProspectRow:
         return cls(m.prospect_id, m.email, m.updated_at, m.is_deleted, m.assigned_to_id, m.crm_id, dict(m.values))
 
 
-def prospect_row(raw: dict, mappings: list[Mapping]) -> ProspectRow:
+def prospect_row(raw: dict, mappings: list[Mapping], crm_field: str | None = None) -> ProspectRow:
+    """`crm_field`: the admin's custom prospect field carrying the CRM id (connector setting
+    "crm_id_field"); its value is kept in `values` under its own name, and is the prospect's
+    CRM id hint before the salesforce* fields Salesforce's connector may have set."""
     values = {m.pardot_field: normalize(raw.get(m.pardot_field)) for m in mappings}
     email = normalize(raw.get("email"))
-    crm_id = next((raw[f] for f in PROSPECT_LINK_FIELDS if raw.get(f)), None)
+    ours = normalize(raw.get(crm_field)) if crm_field else None
+    if crm_field:
+        values[crm_field] = ours
+    crm_id = ours or next((raw[f] for f in PROSPECT_LINK_FIELDS if raw.get(f)), None)
     return ProspectRow(int(raw["id"]), email.lower() if email else None,
                        parse_datetime(raw.get("updatedAt")) or EPOCH, bool(raw.get("isDeleted")),
                        raw.get("assignedToId"), crm_id, values)
 
 
-def link_values(sobject: str, crm_id: str) -> dict:
-    """What R10 writes to the prospect: the CRM id and the typed id."""
-    values = {"salesforceId": crm_id, CRM_ID_FIELD[sobject]: crm_id}
-    if sobject == "Contact":
-        values["salesforceLeadId"] = None  # a relinked, converted lead no longer applies (R20)
-    return values
+def link_values(crm_field: str | None, crm_id: str) -> dict:
+    """What a prospect carries of its link: the CRM id in the admin's custom field, if one is
+    named; nothing otherwise. The salesforce* fields are Pardot-read-only (R10)."""
+    return {crm_field: crm_id} if crm_field else {}

@@ -38,7 +38,9 @@ def test_operator_journey(api, as_role, control, run_worker):
     job = _job(api, run_worker, operator.post("/api/v1/syncs/salesforce", {"object": "Lead", "id": lead["Id"]}))
     assert job["state"] == "finished" and job["outcome"]["ok"] is True, job
     prospects = [p for p in control.get("records/pardot/prospects")["records"] if p["email"] == "ada@example.com"]
-    assert len(prospects) == 1 and prospects[0]["salesforceLeadId"] == lead["Id"]
+    # The link lives in our store (R10); Pardot's salesforce* fields are read-only to us.
+    assert len(prospects) == 1 and job["outcome"]["prospect_id"] == prospects[0]["id"]
+    assert job["outcome"]["crm_id"] == lead["Id"] and prospects[0]["salesforceLeadId"] is None
 
     # "Sync with CRM" for a prospect Salesforce refuses: the job fails and the error is queued (R25).
     owner = next(u for u in control.get("records/pardot/users")["records"] if u["email"] == "sales@sandbox.example")

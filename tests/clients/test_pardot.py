@@ -87,7 +87,8 @@ def test_account_keeps_the_budget_allocation_current(pardot, reset, budget):
     ({"email": "dup@example.com"}, "54", "duplicate"),
     ({"email": "x@example.com", "assignedToId": 987654}, "10", "validation"),
     ({"email": "y@example.com", "id": 5}, "180", "validation"),
-    ({"email": "z@example.com", "noSuchField": 1}, "180", "validation"),
+    ({"email": "z@example.com", "noSuchField": 1}, "154", "validation"),
+    ({"email": "w@example.com", "salesforceId": "00Q000000000001AAA"}, "180", "validation"),
 ])
 def test_write_errors_are_categorized(pardot, reset, values, code, category):
     insert(reset, "pardot", "prospects", [{"email": "dup@example.com"}])

@@ -179,15 +179,14 @@ def test_query_parameter_errors(fresh, base, pardot_session):
 def test_prospect_crud_recycle_bin_and_undelete(fresh, base, pardot_session, control):
     url = base + "/objects/prospects"
     created = pardot_session.post(url, params={"fields": "id,email,firstName,isDeleted,updatedAt"},
-                                  json={"email": "crud@example.com", "firstName": "Ann",
-                                        "salesforceLeadId": "00Q5g00000AbCdEAAA"})
+                                  json={"email": "crud@example.com", "firstName": "Ann"})
     assert created.status_code == 201, created.text
     body = created.json()
     pid = body["id"]
     assert body["isDeleted"] is False and body["firstName"] == "Ann"
     assert created.headers["Location"].endswith(f"/api/v5/objects/prospects/{pid}")
     read = pardot_session.get(f"{url}/{pid}", params={"fields": "email,salesforceLeadId"})
-    assert read.json() == {"email": "crud@example.com", "salesforceLeadId": "00Q5g00000AbCdEAAA"}
+    assert read.json() == {"email": "crud@example.com", "salesforceLeadId": None}
     upd = pardot_session.patch(f"{url}/{pid}", params={"fields": "firstName,updatedAt"},
                                json={"firstName": "Bea"})
     assert upd.status_code == 200 and upd.json()["firstName"] == "Bea"
@@ -324,14 +323,14 @@ def test_import_round_trip(fresh, base, pardot_session):
     created = pardot_session.post(
         base + "/imports",
         files={"input": (None, '{"operation":"Upsert","object":"Prospect"}', "application/json"),
-               "importFile": ("a.csv", b"email,firstName,salesforceLeadId\n"
-                                       b"old@example.com,Renamed,00Q5g00000Lead1AAA\n"
+               "importFile": ("a.csv", b"email,firstName,jobTitle\n"
+                                       b"old@example.com,Renamed,CTO\n"
                                        b"new1@example.com,New1,\n", "text/csv")})
     assert created.status_code == 201, created.text
     imp = created.json()
     assert imp["status"] == "Open" and imp["batchesRef"].endswith(f"/imports/{imp['id']}/batches")
     batch = pardot_session.post(imp["batchesRef"], files={
-        "importFile": ("b.csv", b"email,firstName,salesforceLeadId\n"
+        "importFile": ("b.csv", b"email,firstName,jobTitle\n"
                                 b"new2@example.com,New2,\nnot-an-email,Bad,\n", "text/csv")})
     assert batch.status_code == 204, batch.text
     expect_error(pardot_session.post(imp["batchesRef"], files={
@@ -351,8 +350,8 @@ def test_import_round_trip(fresh, base, pardot_session):
     assert errors.status_code == 200 and errors.headers["Content-Type"].startswith("text/csv")
     assert errors.text.splitlines()[1].startswith("not-an-email,Bad,,")
     old = pardot_session.get(f"{base}/objects/prospects/{existing['id']}",
-                             params={"fields": "firstName,salesforceLeadId"}).json()
-    assert old == {"firstName": "Renamed", "salesforceLeadId": "00Q5g00000Lead1AAA"}
+                             params={"fields": "firstName,jobTitle"}).json()
+    assert old == {"firstName": "Renamed", "jobTitle": "CTO"}
     expect_error(pardot_session.patch(f"{base}/imports/{imp['id']}", json={"status": "Ready"}),
                  400, 155)
     expect_error(pardot_session.get(f"{base}/imports/99999"), 404, 192)

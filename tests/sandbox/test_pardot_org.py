@@ -182,7 +182,8 @@ def test_recycle_bin_rules(org):
 def test_write_validation_names_the_field(org):
     cases = [({"id": 5, "email": "a@x.com"}, 180, "id"),
              ({"email": "a@x.com", "updatedAt": "2024-01-01T00:00:00Z"}, 180, "updatedAt"),
-             ({"email": "a@x.com", "nope": 1}, 180, "nope"),
+             ({"email": "a@x.com", "nope": 1}, 154, "nope"),
+             ({"email": "a@x.com", "salesforceId": "00Q000000000001AAA"}, 180, "salesforceId"),
              ({"email": "not-an-email"}, 4, "email"),
              ({"email": "a@x.com", "score": "high"}, 154, "score"),
              ({"email": "a@x.com", "optedOut": "yes"}, 154, "optedOut"),
@@ -194,14 +195,17 @@ def test_write_validation_names_the_field(org):
         assert exc.value.code == code and name in exc.value.message, body
 
 
-def test_salesforce_link_fields_are_writable(org):
-    user = org.insert("users", [{"email": "u@x.com", "role": "Sales"}])[0]
-    p = org.create("prospects", {"email": "a@x.com", "assignedToId": user["id"],
-                                 "salesforceId": "00Q000000000001AAA",
-                                 "salesforceLeadId": "00Q000000000001AAA",
-                                 "salesforceLastSync": "2024-05-01T10:00:00+02:00"})
-    assert p["salesforceLastSync"] == T0 - 7200
+def test_salesforce_link_fields_are_set_only_by_salesforces_connector(org):
+    # Seeding plays Salesforce's own connector, the only writer of the link fields.
+    p = org.insert("prospects", [{"email": "a@x.com", "salesforceId": "00Q000000000001AAA",
+                                  "salesforceLeadId": "00Q000000000001AAA",
+                                  "salesforceLastSync": "2024-05-01T10:00:00+02:00"}])[0]
+    assert p["salesforceLastSync"] == "2024-05-01T08:00:00+00:00"
     assert org.latest_by_salesforce_id("00Q000000000001AAA")["id"] == p["id"]
+    # API clients cannot write them (R10).
+    with pytest.raises(PardotError) as exc:
+        org.update("prospects", p["id"], {"salesforceLeadId": "00Q000000000002AAA"})
+    assert (exc.value.status, exc.value.code) == (400, 180) and "salesforceLeadId" in exc.value.message
 
 
 def test_upsert_latest_by_email_updates_most_recent_live_else_creates(org, clock):

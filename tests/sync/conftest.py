@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from tests.sandbox.conftest import make_sf_client, make_sf_token
 
-from sync.models import Connector, Cursor, RecordLink, SyncError
+from sync.models import Connector, Cursor, RecordLink, SyncError, utcnow
 
 
 class World:
@@ -92,6 +92,28 @@ class World:
     def links(self) -> list[RecordLink]:
         with self.rt.store.session() as s:
             return list(s.scalars(select(RecordLink)))
+
+    def crm_of(self, prospect_id: int) -> str | None:
+        """The CRM id our store links this prospect to (R10: the store is the link's home)."""
+        return next((l.crm_id for l in self.links() if l.prospect_id == prospect_id), None)
+
+    def use_crm_field(self, name: str = "Salesforce_CRM_Id__c") -> str:
+        """The admin's custom prospect field for the CRM id: a row in the sandbox org's custom
+        fields (as its custom-fields API makes one), named in the connector's settings, and seen
+        by the worker (Connector.checks, as the cycle's metadata step records it)."""
+        org = self.sandbox.pardot
+        now = int(org.now())
+        with org.lock:
+            org.custom_fields[name] = {
+                "id": len(org.custom_fields) + 1, "name": "Salesforce CRM Id", "fieldId": name, "type": "Text",
+                "isRequired": False, "isRecordMultipleResponses": False, "salesforceId": None,
+                "createdAt": now, "updatedAt": now, "createdById": None, "updatedById": None}
+        with self.rt.store.session() as s:
+            c = s.scalars(select(Connector)).one()
+            c.settings = {**(c.settings or {}), "crm_id_field": name}
+            c.checks = {**(c.checks or {}), "pardot_custom_fields": {
+                "ok": True, "at": utcnow().isoformat(), "names": sorted(org.custom_fields), "reason": None}}
+        return name
 
     def errors(self, **match) -> list[SyncError]:
         with self.rt.store.session() as s:

@@ -48,13 +48,30 @@ def test_first_sync_of_1000_prospects_to_salesforce(active, world):
     # Salesforce: 1 composite read + 5 collection creates of 200.
     assert by.get("salesforce POST /composite/sobjects") == 5
     assert total["salesforce"] == 1 + 5
-    # Pardot: 3 reads; the 1000 link ids (R10) in one import, polled, then read back.
+    # Pardot: 3 reads and no write: the links live in our store (R10), Pardot's salesforce*
+    # fields are read-only.
+    assert by.get("pardot POST /api/v5/imports") is None
+    assert by.get("pardot PATCH /api/v5/objects/prospects/{id}") is None
+    assert total["pardot"] == 3, by
+    assert all(world.crm_of(p["id"]) for p in world.prospects())
+
+
+def test_first_sync_of_1000_prospects_writes_the_crm_id_field_in_one_import(active, world):
+    field = world.use_crm_field()
+    user = world.pardot_user("sales@sandbox.example")
+    world.add_prospects(*[{"email": f"p{i}@example.com", "lastName": f"P{i}", "assignedToId": user["id"]}
+                          for i in range(1000)])
+    world.reset_calls()
+    world.cycle()
+    total, by = _calls(world)
+    assert len(world.sf("Lead")) == 1000
+    # Pardot: 3 reads; the 1000 CRM ids in the admin's custom field in one import, polled, read back.
     assert by.get("pardot POST /api/v5/imports") == 1
     polls = by.get("pardot GET /api/v5/imports/{id}", 0)
     assert polls <= 4  # none when the import was complete by the time it was created
     assert by.get("pardot PATCH /api/v5/objects/prospects/{id}") is None
     assert total["pardot"] == 3 + 1 + polls + 1, by
-    assert all(p["salesforceLeadId"] for p in world.prospects())
+    assert all(p[field] == world.crm_of(p["id"]) and p["salesforceLeadId"] is None for p in world.prospects())
 
 
 def test_a_cycle_with_nothing_changed_costs_four_calls_and_writes_nothing(active, world):
@@ -100,7 +117,7 @@ def test_R17_read_windows_close_behind_quiet_periods(active, world, monkeypatch)
     assert all(not v.get("read") for v in read.values()), read
     lead = world.add_sf("Lead", {"LastName": "Late", "Company": "C", "Email": "late@example.com"})[0]
     world.cycle()
-    assert world.prospects(email="late@example.com")[0]["salesforceLeadId"] == lead["Id"]
+    assert world.crm_of(world.prospects(email="late@example.com")[0]["id"]) == lead["Id"]
 
 
 def test_many_changed_records_update_pardot_through_one_import(active, world):

@@ -89,7 +89,7 @@ def test_R6_manual_syncs_work_while_paused(world, service, operator, run_worker)
     done = service.get_job(operator, job["id"])
     assert done["state"] == "finished", done
     prospect = world.prospects(email="manual@example.com")[0]
-    assert done["outcome"]["prospect_id"] == prospect["id"] and prospect["salesforceLeadId"] == lead["Id"]
+    assert done["outcome"]["prospect_id"] == prospect["id"] and world.crm_of(prospect["id"]) == lead["Id"]
 
     user = world.pardot_user("sales@sandbox.example")
     p = world.add_prospects({"email": "fromPardot@example.com", "lastName": "Pardot", "assignedToId": user["id"]})[0]

@@ -19,12 +19,12 @@ def test_R8_email_match_is_case_insensitive_contact_wins_then_most_recent(active
     world.add_prospects({"email": "MATCH@example.COM", "lastName": "P", "assignedToId": user["id"]})
     world.cycle()
     p = world.prospects(email="MATCH@example.COM")
-    assert len(p) == 1 and p[0]["salesforceLeadId"] == new_lead["Id"] != old_lead["Id"]
+    assert len(p) == 1 and world.crm_of(p[0]["id"]) == new_lead["Id"] != old_lead["Id"]
 
     contact = world.add_sf("Contact", {"LastName": "Contact", "Email": "match@EXAMPLE.com"})[0]
     world.cycle()
     p = world.prospects(email="MATCH@example.COM")[0]
-    assert p["salesforceContactId"] == contact["Id"] and p["salesforceId"] == contact["Id"]
+    assert world.crm_of(p["id"]) == contact["Id"]
     assert len(world.prospects(email="MATCH@example.COM")) == 1
 
 
@@ -37,18 +37,19 @@ def test_R9_with_ampsea_the_crm_id_is_the_only_key(world, service, admin):
     world.cycle()
     prospects = world.prospects(email="same@example.com")
     assert len(prospects) == 2
-    carrying = [p for p in prospects if p.get("salesforceLeadId") == lead["Id"]]
+    carrying = [p for p in prospects if world.crm_of(p["id"]) == lead["Id"]]
     assert len(carrying) == 1  # exactly one prospect per CRM record
     world.api.Lead.update(lead["Id"], {"Title": "CTO"})
     world.cycle()
     assert len(world.prospects(email="same@example.com")) == 2
 
 
-def test_R10_the_link_is_written_to_the_prospect_and_the_store(active, world):
+def test_R10_the_link_lives_in_the_store_and_pardot_link_fields_stay_untouched(active, world):
     contact = world.add_sf("Contact", {"LastName": "Link", "Email": "link@example.com"})[0]
     world.cycle()
     p = world.prospects(email="link@example.com")[0]
-    assert p["salesforceId"] == contact["Id"] and p["salesforceContactId"] == contact["Id"]
+    # Pardot's salesforce* fields are read-only (only Salesforce's own connector sets them).
+    assert p["salesforceId"] is None and p["salesforceContactId"] is None
     links = [l for l in world.links() if l.crm_id == contact["Id"]]
     assert len(links) == 1 and links[0].prospect_id == p["id"] and links[0].crm_type == "Contact"
 
@@ -61,7 +62,7 @@ def test_R11_new_records_create_prospects_or_link_an_unlinked_one(active, world,
     world.add_sf("Lead", {"LastName": "NoEmail", "Company": "C"})
     world.cycle()
     assert [p["id"] for p in world.prospects(email="exists@example.com")] == [existing["id"]]
-    assert world.prospects(email="person@example.com")[0]["salesforceAccountId"] == person["Id"]
+    assert world.crm_of(world.prospects(email="person@example.com")[0]["id"]) == person["Id"]
 
     service.update_settings(admin, {"auto_create_prospects": False})
     world.add_sf("Lead", {"LastName": "Off", "Company": "C", "Email": "off@example.com"})
@@ -77,7 +78,7 @@ def test_R12_only_assigned_prospects_create_leads_owned_by_the_matched_user(acti
     world.cycle()
     lead = world.sf("Lead", Email="assigned@example.com")[0]
     assert lead["OwnerId"] == world.sf_user("salesmgr@sandbox.example")["Id"] and lead["Company"] == "Co"
-    assert world.prospects(id=assigned["id"])[0]["salesforceLeadId"] == lead["Id"]
+    assert world.crm_of(assigned["id"]) == lead["Id"]
     assert world.sf("Lead", Email="unassigned@example.com") == []
 
     from sync.models import RecordState
@@ -209,7 +210,7 @@ def test_R20_a_converted_lead_relinks_its_prospect_to_the_contact(active, world)
     world.cycle()
     contact_id = converted.get("contactId") or converted.get("contact_id") or converted["ContactId"]
     p = world.prospects(id=p["id"])[0]
-    assert p["salesforceContactId"] == contact_id and p["salesforceId"] == contact_id
+    assert world.crm_of(p["id"]) == contact_id and p["salesforceId"] is None
     assert len(world.prospects(email="conv@example.com")) == 1
     assert [l.crm_type for l in world.links() if l.prospect_id == p["id"]] == ["Contact"]
 
