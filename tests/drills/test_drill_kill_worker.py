@@ -87,10 +87,8 @@ def test_killed_workers_mid_cycle_leave_no_stall_no_duplicate_and_no_loose_end(w
             return done and pending(runtime) == 0
 
         wait_until(settled, 240, "an ok cycle with nothing pending after the last kill", procs, every=0.5)
-        # ISSUE 9 ITEM 1 (helper "engine", sync/reconcile.py): at this size the first cycle after the
-        # last kill still ends in an IntegrityError on record_link and the next one repairs it. Once
-        # that fix is merged, every cycle that started after the last kill must be ok:
-        # assert all(r.outcome == "ok" for r in cycle_runs(runtime) if epoch(r.started_at) > kills[-1])
+        # Item 1: at this size no cycle may end in an IntegrityError on record_link any more.
+        assert all(r.outcome == "ok" for r in cycle_runs(runtime) if epoch(r.started_at) > kills[-1])
         assert_converged(world, runtime, LEADS + PROSPECTS - SHARED)
         runs = cycle_runs(runtime)
         assert not [r for r in runs if r.outcome == "running" and epoch(r.started_at) < kills[-1]]
