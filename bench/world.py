@@ -16,7 +16,7 @@ from sync.config import Config
 from sync.jobs import SERIALIZER
 from sync.models import CycleRun
 from sync.roles import Principal
-from sync.runtime import Runtime
+from sync.runtime import Runtime, install
 
 from .clients import Control
 from .procs import Child, start_worker
@@ -45,7 +45,8 @@ class World:
                     "DATABASE_URL": database_url or f"sqlite:///{self.dir / 'connector.db'}"}
         redis.Redis.from_url(redis_url).flushdb()
         self.config = Config.from_env(self.env)
-        self.runtime = Runtime(self.config)  # migrates the fresh store before the worker starts
+        # Installed: the service finds its clients through the current runtime, as in every process.
+        self.runtime = install(Runtime(self.config))  # migrates the fresh store before the worker starts
         self.service = self.runtime.service()
         self.worker: Child | None = None
         self.cid: int | None = None
