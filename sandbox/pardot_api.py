@@ -20,6 +20,7 @@ from sandbox.pardot_errors import (
     TOO_MANY_FILTERS, UNKNOWN_BUSINESS_UNIT, UNSUPPORTED_CONTENT_TYPE,
     WARNING_TOKEN_SEQUENCE_EXCEEDED, PardotError, bad_request, not_found,
 )
+from sandbox.pardot_table import QuerySpec
 from sandbox.pardot_tokens import TokenSigner
 
 MAX_LIMIT = 1000
@@ -47,8 +48,6 @@ def jsonify(data, status: int = 200) -> Response:
 
 
 def create_blueprint(org, token_info: Callable[[str], dict | None]) -> Blueprint:
-    from sandbox.pardot import QuerySpec      # deferred: sandbox.pardot imports this module
-
     bp = Blueprint("pardot_v5", __name__, url_prefix="/api/v5")
     signer = TokenSigner()
 

@@ -19,7 +19,8 @@ from flask import Flask, Response, g, has_request_context, request
 from . import control as control_api
 from . import sf_api
 from .ids import KEY_PREFIXES, IdFactory, _base62, case_safe_suffix
-from .pardot import PardotOrg, create_blueprint as create_pardot_blueprint
+from .pardot import PardotOrg
+from .pardot_api import create_blueprint as create_pardot_blueprint
 from .salesforce import SalesforceOrg
 from .sf_auth import AuthService
 from .sf_values import SfError

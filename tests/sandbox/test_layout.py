@@ -1,0 +1,77 @@
+"""The sandbox's layout (issue 12): no import cycle between its modules (counting imports
+deferred into functions, which only hide a cycle), each module importable on its own in a
+fresh interpreter, nothing imported from sync/."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "sandbox"
+MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
+
+
+def _imports(name: str) -> set[str]:
+    """Top-level package names imported anywhere in sandbox/<name>.py, as `pkg.module`."""
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = "sandbox" if node.level else (node.module or "")
+            if node.level and node.module:
+                base = f"sandbox.{node.module}"
+            if base == "sandbox":  # `from sandbox import x` / `from . import x`
+                found.update(f"sandbox.{alias.name}" for alias in node.names)
+            else:
+                found.add(base)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    return {m: {i.split(".", 1)[1] for i in _imports(m) if i.startswith("sandbox.")
+                and i.split(".", 1)[1] in MODULES} for m in MODULES}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state = [], {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                found.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def test_no_import_cycle_between_sandbox_modules():
+    assert _cycles(_graph()) == []
+
+
+def test_cycle_finder_sees_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"a"}}) == [["a", "b", "a"]]
+
+
+def test_sandbox_imports_nothing_from_sync():
+    offenders = {m: sorted(i for i in _imports(m) if i.split(".")[0] in ("sync", "api", "bot", "app"))
+                 for m in MODULES}
+    assert {m: v for m, v in offenders.items() if v} == {}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_imports_alone_in_a_fresh_interpreter(module):
+    proc = subprocess.run([sys.executable, "-c", f"import sandbox.{module}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
