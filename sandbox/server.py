@@ -16,11 +16,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, g, has_request_context, request
 
+from . import context
 from . import control as control_api
-from . import sf_api
+from . import sf_api, sf_connector
 from .ids import KEY_PREFIXES, IdFactory, _base62, case_safe_suffix
 from .pardot import PardotOrg
-from .pardot_api import create_blueprint as create_pardot_blueprint
+from . import pardot_api
 from .salesforce import SalesforceOrg
 from .sf_auth import AuthService
 from .sf_values import SfError
@@ -321,13 +322,13 @@ def _load_identity(data_dir: str) -> dict:
 def create_app(runtime: Runtime, info: dict) -> Flask:
     app = Flask("sandbox")
     app.json.sort_keys = False
+    context.install(app, runtime, info)
     app.before_request(runtime.before_request)
     app.after_request(runtime.after_request)
     app.teardown_request(runtime.teardown_request)
-    app.register_blueprint(sf_api.create_blueprint(runtime.sf, runtime.auth))
-    app.register_blueprint(create_pardot_blueprint(runtime.pardot, runtime.token_info))
-    app.register_blueprint(control_api.create_blueprint(runtime, info))
-    from . import sf_connector  # Salesforce's own connector: Connector API + simulation (R39)
+    app.register_blueprint(sf_api.bp)
+    app.register_blueprint(pardot_api.bp)
+    app.register_blueprint(control_api.bp)
     sf_connector.install(app, runtime)
 
     @app.post("/services/oauth2/token")
