@@ -194,7 +194,6 @@ class SalesforceOrg(OrgSettings, RecordRules):
                 out += [r for r in self.bin[obj].values() if (r.get(f) or "").lower() == email.lower()]
         return out
 
-
     def create(self, obj: str, values: dict, user_id: str) -> str:
         schema = self._writable(obj)
         obj = schema.name
