@@ -167,17 +167,21 @@ class SalesforceOrg(OrgSettings, RecordRules):
         rec = self.bin[obj].get(rid)
         return rec, rec is not None
 
-    def get(self, obj: str, raw_id: str) -> dict:
-        rid = to18(raw_id)
-        if rid is None:
-            raise SfError("NOT_FOUND", "Provided external ID field does not exist or is not accessible: " + str(raw_id),
-                          status=404)
+    def _existing(self, obj: str, rid: str) -> dict:
+        """The live record; NOT_FOUND, or ENTITY_IS_DELETED when it is in the recycle bin."""
         rec, deleted = self.find(obj, rid)
         if rec is None:
             raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
         if deleted:
             raise SfError("ENTITY_IS_DELETED", "entity is deleted", status=404)
         return rec
+
+    def get(self, obj: str, raw_id: str) -> dict:
+        rid = to18(raw_id)
+        if rid is None:
+            raise SfError("NOT_FOUND", "Provided external ID field does not exist or is not accessible: " + str(raw_id),
+                          status=404)
+        return self._existing(obj, rid)
 
     def rows(self, obj: str, include_deleted: bool = False) -> list[dict]:
         with self.lock:
@@ -213,12 +217,7 @@ class SalesforceOrg(OrgSettings, RecordRules):
             raise SfError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {raw_id}", ["Id"])
         if self.object_of(rid) != obj:
             raise SfError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {raw_id}", ["Id"])
-        rec, deleted = self.find(obj, rid)
-        if rec is None:
-            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
-        if deleted:
-            raise SfError("ENTITY_IS_DELETED", "entity is deleted", status=404)
-        return rec
+        return self._existing(obj, rid)
 
     def update(self, obj: str, raw_id: str, values: dict, user_id: str) -> str:
         schema = self._writable(obj)
