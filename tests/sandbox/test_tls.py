@@ -14,10 +14,10 @@ from sandbox.tls import ensure_ca, server_ssl_context
 
 def test_ca_is_created_once_and_reused(tmp_path):
     cert_path, key_path = ensure_ca(str(tmp_path))
-    first = (open(cert_path, "rb").read(), open(key_path, "rb").read())
+    first = (tmp_path / "ca.pem").read_bytes(), (tmp_path / "ca-key.pem").read_bytes()
     server_ssl_context(str(tmp_path))  # a restart issues a new server cert under the same CA
     assert ensure_ca(str(tmp_path)) == (cert_path, key_path)
-    assert (open(cert_path, "rb").read(), open(key_path, "rb").read()) == first
+    assert ((tmp_path / "ca.pem").read_bytes(), (tmp_path / "ca-key.pem").read_bytes()) == first
     assert oct((tmp_path / "ca-key.pem").stat().st_mode & 0o777) == "0o600"
     assert oct((tmp_path / "server-key.pem").stat().st_mode & 0o777) == "0o600"
 
@@ -37,9 +37,9 @@ def test_client_trusting_ca_pem_accepts_the_server(tmp_path, server_name):
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
         client_ctx = ssl.create_default_context(cafile=ca_path)
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
-            with client_ctx.wrap_socket(raw, server_hostname=server_name) as tls:
-                assert tls.recv(2) == b"ok"
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, \
+                client_ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+            assert tls.recv(2) == b"ok"
         thread.join(timeout=30)
 
 
@@ -57,7 +57,7 @@ def test_client_without_the_ca_refuses_the_server(tmp_path):
 
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
-            with pytest.raises(ssl.SSLCertVerificationError):
-                ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, \
+                pytest.raises(ssl.SSLCertVerificationError):
+            ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
         thread.join(timeout=30)
