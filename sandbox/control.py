@@ -7,10 +7,17 @@ import json
 
 from flask import Blueprint, Response, request
 
+from . import context
+from .context import pardot_org as pardot
+from .context import runtime
+from .context import sf_org as sf
+from .seed import seed_orgs
 from .sf_schema import schema_for
 from .sf_values import SfError, render
 
 PARDOT_OBJECTS = ("prospects", "users", "campaigns")
+
+bp = Blueprint("sandbox_control", __name__, url_prefix="/__sandbox__")
 
 
 def _json(body, status: int = 200) -> Response:
@@ -42,148 +49,162 @@ def render_sf(rec: dict) -> dict:
     return {k: render(v) for k, v in rec.items()}
 
 
-def create_blueprint(runtime, info: dict) -> Blueprint:
-    bp = Blueprint("sandbox_control", __name__, url_prefix="/__sandbox__")
-    sf, pardot = runtime.sf, runtime.pardot
+def body() -> dict:
+    data = request.get_json(silent=True)
+    if data is None and request.get_data():
+        raise ValueError("request body is not valid JSON")
+    data = data if data is not None else {}
+    if not isinstance(data, dict):
+        raise ValueError("request body must be a JSON object")
+    return data
 
-    def body() -> dict:
-        data = request.get_json(silent=True)
-        if data is None and request.get_data():
-            raise ValueError("request body is not valid JSON")
-        data = data if data is not None else {}
-        if not isinstance(data, dict):
-            raise ValueError("request body must be a JSON object")
-        return data
 
-    @bp.errorhandler(ValueError)
-    def _value_error(err):
-        return _bad(str(err))
+@bp.errorhandler(ValueError)
+def _value_error(err):
+    return _bad(str(err))
 
-    @bp.errorhandler(SfError)
-    def _sf_error(err: SfError):
-        return _json({"error": err.code, "message": err.message, "fields": err.fields},
-                     err.status if err.status != 300 else 400)
 
-    @bp.get("/info")
-    def get_info():
-        return _json(info)
+@bp.errorhandler(SfError)
+def _sf_error(err: SfError):
+    return _json({"error": err.code, "message": err.message, "fields": err.fields},
+                 err.status if err.status != 300 else 400)
 
-    @bp.post("/reset")
-    def reset():
-        reset_all(runtime)
-        return _json({"ok": True})
 
-    @bp.post("/seed")
-    def seed():
-        from .seed import seed_orgs
-        return _json(seed_orgs(runtime, body()))
+@bp.get("/info")
+def get_info():
+    return _json(context.info())
 
-    # ---------------------------------------------------------------- records
-    @bp.get("/records/salesforce/<sobject>")
-    def sf_records(sobject):
-        schema = schema_for(sobject)
-        if schema is None:
-            return _bad(f"unknown Salesforce object {sobject!r}", 404, "not_found")
-        email = request.args.get("email")
-        rows = sf.by_email(schema.name, email) if email is not None else sf.rows(schema.name, include_deleted=True)
-        return _json({"records": [render_sf(r) for r in rows]})
 
-    @bp.post("/records/salesforce/<sobject>")
-    def sf_insert(sobject):
-        schema = schema_for(sobject)
-        if schema is None:
-            return _bad(f"unknown Salesforce object {sobject!r}", 404, "not_found")
-        records = body().get("records")
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            return _bad("records must be a list of objects")
-        rows = sf.insert_raw(schema.name, [{k: v for k, v in r.items() if k != "attributes"} for r in records])
-        return _json({"records": [render_sf(r) for r in rows]}, 201)
+@bp.post("/reset")
+def reset():
+    reset_all(runtime._get_current_object())
+    return _json({"ok": True})
 
-    def pardot_obj(obj):
-        if obj not in PARDOT_OBJECTS:
-            raise ValueError(f"unknown Pardot object {obj!r}; known: {', '.join(PARDOT_OBJECTS)}")
-        return obj
 
-    @bp.get("/records/pardot/<obj>")
-    def pardot_records(obj):
-        rows = pardot.dump(pardot_obj(obj), include_deleted=True)
-        email = request.args.get("email")
-        if email is not None:
-            rows = [r for r in rows if (r.get("email") or "").lower() == email.lower()]
-        return _json({"records": rows})
+@bp.post("/seed")
+def seed():
+    return _json(seed_orgs(runtime._get_current_object(), body()))
 
-    @bp.post("/records/pardot/<obj>")
-    def pardot_insert(obj):
-        records = body().get("records")
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            return _bad("records must be a list of objects")
-        return _json({"records": pardot.insert(pardot_obj(obj), records)}, 201)
 
-    # ---------------------------------------------------------------- faults, latency, calls
-    @bp.post("/faults")
-    def add_fault():
-        return _json(runtime.add_fault(body()), 201)
+# ---------------------------------------------------------------- records
+@bp.get("/records/salesforce/<sobject>")
+def sf_records(sobject):
+    schema = schema_for(sobject)
+    if schema is None:
+        return _bad(f"unknown Salesforce object {sobject!r}", 404, "not_found")
+    email = request.args.get("email")
+    rows = sf.by_email(schema.name, email) if email is not None else sf.rows(schema.name, include_deleted=True)
+    return _json({"records": [render_sf(r) for r in rows]})
 
-    @bp.get("/faults")
-    def list_faults():
-        return _json({"faults": runtime.list_faults()})
 
-    @bp.delete("/faults")
-    def clear_faults():
-        runtime.clear_faults()
-        return _json({"ok": True})
+@bp.post("/records/salesforce/<sobject>")
+def sf_insert(sobject):
+    schema = schema_for(sobject)
+    if schema is None:
+        return _bad(f"unknown Salesforce object {sobject!r}", 404, "not_found")
+    records = body().get("records")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return _bad("records must be a list of objects")
+    rows = sf.insert_raw(schema.name, [{k: v for k, v in r.items() if k != "attributes"} for r in records])
+    return _json({"records": [render_sf(r) for r in rows]}, 201)
 
-    @bp.route("/latency", methods=["GET", "POST", "PATCH"])
-    def latency():
-        if request.method == "GET":
-            return _json(runtime.get_latency())
-        return _json(runtime.set_latency(body()))
 
-    @bp.get("/calls")
-    def calls():
-        return _json(runtime.call_counts())
+def pardot_obj(obj):
+    if obj not in PARDOT_OBJECTS:
+        raise ValueError(f"unknown Pardot object {obj!r}; known: {', '.join(PARDOT_OBJECTS)}")
+    return obj
 
-    @bp.post("/calls/reset")
-    def calls_reset():
-        runtime.reset_counters()
-        return _json({"ok": True})
 
-    # ---------------------------------------------------------------- Salesforce
-    @bp.route("/salesforce/settings", methods=["GET", "PATCH", "POST"])
-    def sf_settings():
-        if request.method == "GET":
-            return _json(sf.get_settings())
-        return _json(sf.update_settings(body()))
+@bp.get("/records/pardot/<obj>")
+def pardot_records(obj):
+    rows = pardot.dump(pardot_obj(obj), include_deleted=True)
+    email = request.args.get("email")
+    if email is not None:
+        rows = [r for r in rows if (r.get("email") or "").lower() == email.lower()]
+    return _json({"records": rows})
 
-    @bp.post("/salesforce/convert-lead")
-    def convert_lead():
-        data = body()
-        if not data.get("lead_id"):
-            return _bad("lead_id is required")
-        result = sf.convert_lead(data["lead_id"], data.get("account_id"), sf.integration_user_id)
-        return _json(result)
 
-    @bp.post("/salesforce/undelete")
-    def undelete():
-        data = body()
-        if not data.get("object") or not data.get("id"):
-            return _bad("object and id are required")
-        return _json({"id": sf.undelete(data["object"], data["id"], sf.integration_user_id), "success": True})
+@bp.post("/records/pardot/<obj>")
+def pardot_insert(obj):
+    records = body().get("records")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return _bad("records must be a list of objects")
+    return _json({"records": pardot.insert(pardot_obj(obj), records)}, 201)
 
-    @bp.post("/salesforce/connected-apps")
-    def connected_app():
-        data = body()
-        pem = data.get("certificate_pem") or data.get("public_key_pem")
-        if not pem:
-            return _bad("certificate_pem or public_key_pem is required")
-        runtime.auth.register_app(data.get("consumer_key"), pem)
-        return _json({"consumer_key": data["consumer_key"]}, 201)
 
-    # ---------------------------------------------------------------- Pardot
-    @bp.route("/pardot/settings", methods=["GET", "PATCH", "POST"])
-    def pardot_settings():
-        if request.method == "GET":
-            return _json(pardot.get_settings())
-        return _json(pardot.update_settings(**body()))
+# ---------------------------------------------------------------- faults, latency, calls
+@bp.post("/faults")
+def add_fault():
+    return _json(runtime.add_fault(body()), 201)
 
-    return bp
+
+@bp.get("/faults")
+def list_faults():
+    return _json({"faults": runtime.list_faults()})
+
+
+@bp.delete("/faults")
+def clear_faults():
+    runtime.clear_faults()
+    return _json({"ok": True})
+
+
+@bp.route("/latency", methods=["GET", "POST", "PATCH"])
+def latency():
+    if request.method == "GET":
+        return _json(runtime.get_latency())
+    return _json(runtime.set_latency(body()))
+
+
+@bp.get("/calls")
+def calls():
+    return _json(runtime.call_counts())
+
+
+@bp.post("/calls/reset")
+def calls_reset():
+    runtime.reset_counters()
+    return _json({"ok": True})
+
+
+# ---------------------------------------------------------------- Salesforce
+@bp.route("/salesforce/settings", methods=["GET", "PATCH", "POST"])
+def sf_settings():
+    if request.method == "GET":
+        return _json(sf.get_settings())
+    return _json(sf.update_settings(body()))
+
+
+@bp.post("/salesforce/convert-lead")
+def convert_lead():
+    data = body()
+    if not data.get("lead_id"):
+        return _bad("lead_id is required")
+    result = sf.convert_lead(data["lead_id"], data.get("account_id"), sf.integration_user_id)
+    return _json(result)
+
+
+@bp.post("/salesforce/undelete")
+def undelete():
+    data = body()
+    if not data.get("object") or not data.get("id"):
+        return _bad("object and id are required")
+    return _json({"id": sf.undelete(data["object"], data["id"], sf.integration_user_id), "success": True})
+
+
+@bp.post("/salesforce/connected-apps")
+def connected_app():
+    data = body()
+    pem = data.get("certificate_pem") or data.get("public_key_pem")
+    if not pem:
+        return _bad("certificate_pem or public_key_pem is required")
+    runtime.auth.register_app(data.get("consumer_key"), pem)
+    return _json({"consumer_key": data["consumer_key"]}, 201)
+
+
+# ---------------------------------------------------------------- Pardot
+@bp.route("/pardot/settings", methods=["GET", "PATCH", "POST"])
+def pardot_settings():
+    if request.method == "GET":
+        return _json(pardot.get_settings())
+    return _json(pardot.update_settings(**body()))

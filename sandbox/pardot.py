@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
-
-from sortedcontainers import SortedList
 
 from sandbox import pardot_fields as pf
 from sandbox.pardot_errors import (
     EMAIL_IN_USE, INVALID_USER_ID, MISSING_PROPERTY, RECORD_DELETED, PardotError, bad_request,
     not_found,
 )
+from sandbox.pardot_imports import ImportStore
+from sandbox.pardot_table import QuerySpec, _Table
+
+__all__ = ["PardotOrg", "QuerySpec"]
 
 EDITION_DAILY_LIMITS = {"Growth": 25_000, "Plus": 50_000, "Advanced": 100_000,
                         "Premium": 100_000}
@@ -33,76 +34,6 @@ def _default_settings() -> dict:
     return {"ampsea": False, "maximumDailyApiCalls": EDITION_DAILY_LIMITS[DEFAULT_EDITION],
             "apiCallsUsed": 0, "edition": DEFAULT_EDITION,
             "pageTokenTtlSeconds": DEFAULT_TOKEN_TTL}
-
-
-@dataclass
-class QuerySpec:
-    """A parsed v5 query: inclusive int bounds per sortable field, order, email, deleted."""
-    order: str = "id"
-    desc: bool = False
-    bounds: dict = field(default_factory=dict)      # field -> [lo|None, hi|None]
-    email: str | None = None
-    deleted: str = "false"                         # "false" | "true" | "all"
-    limit: int = 200
-
-
-class _Table:
-    def __init__(self, obj: str):
-        self.obj = obj
-        self.rows: dict[int, dict] = {}
-        self.by_email: dict[str, set[int]] = {}
-        self.by_sfid: dict[str, set[int]] = {}
-        self.idx = {"id": SortedList(), "createdAt": SortedList(), "updatedAt": SortedList()}
-        self.next_id = 1
-        self.blank = {name: None for name in pf.FIELDS[obj]}
-
-    @staticmethod
-    def _multi_add(index: dict, key, row_id: int) -> None:
-        if key:
-            index.setdefault(key.lower() if isinstance(key, str) else key, set()).add(row_id)
-
-    @staticmethod
-    def _multi_remove(index: dict, key, row_id: int) -> None:
-        if key:
-            k = key.lower() if isinstance(key, str) else key
-            ids = index.get(k)
-            if ids is not None:
-                ids.discard(row_id)
-                if not ids:
-                    del index[k]
-
-    def add(self, row: dict) -> None:
-        rid = row["id"]
-        self.rows[rid] = row
-        self.idx["id"].add(rid)
-        self.idx["createdAt"].add((row["createdAt"], rid))
-        self.idx["updatedAt"].add((row["updatedAt"], rid))
-        self._multi_add(self.by_email, row.get("email"), rid)
-        self._multi_add(self.by_sfid, row.get("salesforceId"), rid)
-        self.next_id = max(self.next_id, rid + 1)
-
-    def bulk_add(self, rows: list[dict]) -> None:
-        for row in rows:
-            rid = row["id"]
-            self.rows[rid] = row
-            self._multi_add(self.by_email, row.get("email"), rid)
-            self._multi_add(self.by_sfid, row.get("salesforceId"), rid)
-        self.idx["id"].update(r["id"] for r in rows)
-        self.idx["createdAt"].update((r["createdAt"], r["id"]) for r in rows)
-        self.idx["updatedAt"].update((r["updatedAt"], r["id"]) for r in rows)
-        if rows:
-            self.next_id = max(self.next_id, max(r["id"] for r in rows) + 1)
-
-    def replace(self, old: dict, new: dict) -> None:
-        rid = old["id"]
-        self.rows[rid] = new
-        if old["updatedAt"] != new["updatedAt"]:
-            self.idx["updatedAt"].remove((old["updatedAt"], rid))
-            self.idx["updatedAt"].add((new["updatedAt"], rid))
-        for name, index in (("email", self.by_email), ("salesforceId", self.by_sfid)):
-            if old.get(name) != new.get(name):
-                self._multi_remove(index, old.get(name), rid)
-                self._multi_add(index, new.get(name), rid)
 
 
 class PardotOrg:
@@ -118,7 +49,6 @@ class PardotOrg:
     # --- contract API ------------------------------------------------------------------
 
     def reset(self) -> None:
-        from sandbox.pardot_imports import ImportStore   # imports need the org; avoid a cycle
         with self.lock:
             if self._imports is not None:
                 self._imports.close()
@@ -449,8 +379,3 @@ class PardotOrg:
         if today != self._usage_day:
             self._usage_day = today
             self._settings["apiCallsUsed"] = 0
-
-
-from sandbox.pardot_api import create_blueprint  # noqa: E402  (re-exported contract name)
-
-__all__ = ["PardotOrg", "QuerySpec", "create_blueprint"]

@@ -8,16 +8,16 @@ the duplicate refusal's wording are inferred (not in the public text we could re
 here in one place. State lives in `PardotOrg.custom_fields`: API name (fieldId) -> row."""
 from __future__ import annotations
 
-import json
 import re
 
-from flask import Response, g, request
+from flask import Blueprint, Response, g, request
 
 from sandbox import pardot_fields as pf
 from sandbox.pardot_errors import (
-    EMPTY_BODY, INVALID_JSON, INVALID_PROPERTY, INVALID_QUERY_FIELDS, INVALID_QUERY_PARAMETERS,
-    INVALID_WRITE_FIELDS, MISSING_PROPERTY, UNSUPPORTED_CONTENT_TYPE, PardotError, bad_request, not_found,
+    INVALID_PROPERTY, INVALID_QUERY_FIELDS, INVALID_QUERY_PARAMETERS, INVALID_WRITE_FIELDS, MISSING_PROPERTY,
+    bad_request, not_found,
 )
+from sandbox.pardot_http import base_url, json_body, jsonify, org
 
 TYPES = ("Text", "Number", "Date", "Radio Button", "Checkbox", "Dropdown", "Textarea", "Multi-Select", "Hidden")
 READ_ONLY = ("id", "createdAt", "updatedAt", "createdById", "updatedById")
@@ -85,42 +85,34 @@ def create(org, body, actor: int | None) -> dict:
         return dict(row)
 
 
-def register(bp, org, jsonify) -> None:
-    """Adds the routes to the Pardot v5 blueprint (its auth and business-unit checks apply)."""
+bp = Blueprint("custom_fields", __name__)   # nested in pardot_api.bp: its auth applies
 
-    @bp.get("/objects/custom-fields")
-    def custom_fields_query():
-        unknown = sorted(set(request.args) - {"fields", "limit", "orderBy"})
-        if unknown:
-            raise bad_request(INVALID_QUERY_PARAMETERS, f"Invalid query parameters: {', '.join(unknown)}")
-        names = _field_list(request.args.get("fields"))
-        with org.lock:
-            rows = sorted(org.custom_fields.values(), key=lambda r: r["id"])
-        return jsonify({"values": [_row_json(r, names) for r in rows], "nextPageToken": None, "nextPageUrl": None})
 
-    @bp.get("/objects/custom-fields/<record_id>")
-    def custom_fields_read(record_id):
-        names = _field_list(request.args.get("fields"))
-        with org.lock:
-            row = next((r for r in org.custom_fields.values() if str(r["id"]) == record_id), None)
-        if row is None:
-            raise not_found("Custom Field", record_id)
-        return jsonify(_row_json(row, names))
+@bp.get("/objects/custom-fields")
+def custom_fields_query():
+    unknown = sorted(set(request.args) - {"fields", "limit", "orderBy"})
+    if unknown:
+        raise bad_request(INVALID_QUERY_PARAMETERS, f"Invalid query parameters: {', '.join(unknown)}")
+    names = _field_list(request.args.get("fields"))
+    with org.lock:
+        rows = sorted(org.custom_fields.values(), key=lambda r: r["id"])
+    return jsonify({"values": [_row_json(r, names) for r in rows], "nextPageToken": None, "nextPageUrl": None})
 
-    @bp.post("/objects/custom-fields")
-    def custom_fields_create():
-        names = _field_list(request.args.get("fields"))
-        data = request.get_data(cache=True)
-        if not data.strip():
-            raise bad_request(EMPTY_BODY, "Request body can't be empty")
-        if request.mimetype != "application/json":
-            raise PardotError(415, UNSUPPORTED_CONTENT_TYPE,
-                              f"Unsupported content-type {request.mimetype or '(none)'!r}; send application/json")
-        try:
-            body = json.loads(data)
-        except ValueError as exc:
-            raise bad_request(INVALID_JSON, f"Input needs to be valid JSON: {exc}") from None
-        row = create(org, body, g.pardot_actor)
-        resp: Response = jsonify(_row_json(row, names), 201)
-        resp.headers["Location"] = f"{request.host_url.rstrip('/')}/api/v5/objects/custom-fields/{row['id']}"
-        return resp
+
+@bp.get("/objects/custom-fields/<record_id>")
+def custom_fields_read(record_id):
+    names = _field_list(request.args.get("fields"))
+    with org.lock:
+        row = next((r for r in org.custom_fields.values() if str(r["id"]) == record_id), None)
+    if row is None:
+        raise not_found("Custom Field", record_id)
+    return jsonify(_row_json(row, names))
+
+
+@bp.post("/objects/custom-fields")
+def custom_fields_create():
+    names = _field_list(request.args.get("fields"))
+    row = create(org, json_body(), g.pardot_actor)
+    resp: Response = jsonify(_row_json(row, names), 201)
+    resp.headers["Location"] = f"{base_url()}/api/v5/objects/custom-fields/{row['id']}"
+    return resp

@@ -7,38 +7,18 @@ lock and work on it outside the lock (queries on 100k rows do not block writers)
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 import time
 from collections import defaultdict
 
 from .ids import KEY_PREFIXES, PREFIX_TO_OBJECT, IdFactory, to18
-from .sf_schema import EMAIL_FIELD, SCHEMAS, WRITABLE_OBJECTS, ObjectSchema, schema_for
-from .sf_values import EMAIL_RE, EPOCH, UTC, SfError, coerce
-
-PERSON_FIELDS = ("FirstName", "LastName", "PersonEmail", "PersonTitle", "PersonHasOptedOutOfEmail",
-                 "pi__score__pc", "pi__grade__pc")
-NAME_OBJECTS = ("Lead", "Contact", "User")
-DEFAULT_SETTINGS = {
-    "daily_api_max": 1_000_000,
-    "api_used": 0,
-    "token_lifetime_s": 7200,
-    "validation_rules": [],
-    "duplicate_rules": [],
-}
-_RULE_OPS = ("equals", "regex", "blank")
+from .sf_org_rules import NAME_OBJECTS, RecordRules, _blank, _full_name
+from .sf_org_settings import DEFAULT_SETTINGS, OrgSettings
+from .sf_schema import EMAIL_FIELD, SCHEMAS, schema_for
+from .sf_values import EPOCH, UTC, SfError
 
 
-def _blank(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _full_name(first, last) -> str | None:
-    name = " ".join(p for p in (first, last) if p)
-    return name or None
-
-
-class SalesforceOrg:
+class SalesforceOrg(OrgSettings, RecordRules):
     """Thread-safe org state; every public method takes `self.lock` (an RLock)."""
 
     def __init__(self, org_id: str, ids: IdFactory):
@@ -96,68 +76,6 @@ class SalesforceOrg:
             start = max(int(time.time() * 1000) - n, self._last_ms + 1)
             self._last_ms = start + n - 1
         return start
-
-    # ------------------------------------------------------------------ settings
-    def get_settings(self) -> dict:
-        with self.lock, self._api_lock:
-            return {k: (list(v) if isinstance(v, list) else v) for k, v in self.settings.items()}
-
-    def update_settings(self, changes: dict) -> dict:
-        unknown = set(changes) - set(DEFAULT_SETTINGS)
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        for key in ("daily_api_max", "api_used", "token_lifetime_s"):
-            if key in changes and (not isinstance(changes[key], int) or isinstance(changes[key], bool)
-                                   or changes[key] < 0):
-                raise ValueError(f"{key} must be a non-negative integer")
-        rules = changes.get("validation_rules")
-        if rules is not None:
-            for i, rule in enumerate(rules):
-                self._check_rule(i, rule)
-        dups = changes.get("duplicate_rules")
-        if dups is not None:
-            for i, rule in enumerate(dups):
-                schema = schema_for(rule.get("object", "")) if isinstance(rule, dict) else None
-                if schema is None or not rule.get("fields") or not isinstance(rule["fields"], list):
-                    raise ValueError(f"duplicate_rules[{i}] needs a known object and a list of fields")
-                for fname in rule["fields"]:
-                    if schema.field(fname) is None:
-                        raise ValueError(f"duplicate_rules[{i}]: no field {fname!r} on {schema.name}")
-        with self.lock, self._api_lock:
-            self.settings.update(changes)
-            if dups is not None:
-                self._build_dup_indexes()
-        return self.get_settings()
-
-    @staticmethod
-    def _check_rule(i: int, rule) -> None:
-        if not isinstance(rule, dict):
-            raise ValueError(f"validation_rules[{i}] must be an object")
-        schema = schema_for(rule.get("object", ""))
-        if schema is None:
-            raise ValueError(f"validation_rules[{i}]: unknown object {rule.get('object')!r}")
-        if schema.field(str(rule.get("field", ""))) is None:
-            raise ValueError(f"validation_rules[{i}]: no field {rule.get('field')!r} on {schema.name}")
-        if rule.get("op") not in _RULE_OPS:
-            raise ValueError(f"validation_rules[{i}]: op must be one of {', '.join(_RULE_OPS)}")
-        if rule["op"] == "regex":
-            try:
-                re.compile(str(rule.get("value", "")))
-            except re.error as exc:
-                raise ValueError(f"validation_rules[{i}]: bad regex: {exc}") from None
-
-    def consume_api_call(self) -> tuple[bool, int, int]:
-        """Count one REST call against the daily allocation: (allowed, used, max)."""
-        with self._api_lock:
-            used, cap = self.settings["api_used"], self.settings["daily_api_max"]
-            if used >= cap:
-                return False, used, cap
-            self.settings["api_used"] = used + 1
-            return True, used + 1, cap
-
-    def api_usage(self) -> tuple[int, int]:
-        with self._api_lock:
-            return self.settings["api_used"], self.settings["daily_api_max"]
 
     # ------------------------------------------------------------------ indexes
     def _dup_rules(self, obj: str) -> list[tuple]:
@@ -249,17 +167,21 @@ class SalesforceOrg:
         rec = self.bin[obj].get(rid)
         return rec, rec is not None
 
-    def get(self, obj: str, raw_id: str) -> dict:
-        rid = to18(raw_id)
-        if rid is None:
-            raise SfError("NOT_FOUND", "Provided external ID field does not exist or is not accessible: " + str(raw_id),
-                          status=404)
+    def _existing(self, obj: str, rid: str) -> dict:
+        """The live record; NOT_FOUND, or ENTITY_IS_DELETED when it is in the recycle bin."""
         rec, deleted = self.find(obj, rid)
         if rec is None:
             raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
         if deleted:
             raise SfError("ENTITY_IS_DELETED", "entity is deleted", status=404)
         return rec
+
+    def get(self, obj: str, raw_id: str) -> dict:
+        rid = to18(raw_id)
+        if rid is None:
+            raise SfError("NOT_FOUND", "Provided external ID field does not exist or is not accessible: " + str(raw_id),
+                          status=404)
+        return self._existing(obj, rid)
 
     def rows(self, obj: str, include_deleted: bool = False) -> list[dict]:
         with self.lock:
@@ -276,108 +198,6 @@ class SalesforceOrg:
                 out += [r for r in self.bin[obj].values() if (r.get(f) or "").lower() == email.lower()]
         return out
 
-    # ------------------------------------------------------------------ writes
-    def _changes(self, schema: ObjectSchema, values: dict, creating: bool, system: bool) -> dict:
-        if not isinstance(values, dict):
-            raise SfError("JSON_PARSER_ERROR", f"Expected a JSON object for {schema.name}")
-        changes, readonly = {}, []
-        for key, raw in values.items():
-            if key == "attributes":
-                continue
-            f = schema.field(key)
-            if f is None:
-                raise SfError("INVALID_FIELD", f"No such column '{key}' on sobject of type {schema.name}", [key])
-            if not system and not (f.createable if creating else f.updateable):
-                readonly.append(f.name)
-                continue
-            changes[f.name] = coerce(f, raw)
-        if readonly:
-            raise SfError("INVALID_FIELD_FOR_INSERT_UPDATE",
-                          f"Unable to create/update fields: {', '.join(readonly)}. Please check the security "
-                          "settings of this field and verify that it is read/write for your profile or "
-                          "permission set.", readonly)
-        return changes
-
-    def _new_record(self, schema: ObjectSchema, rid: str, user_id: str, stamp: dt.datetime) -> dict:
-        rec = {name: f.default for name, f in schema.fields.items()}
-        rec.update(Id=rid, IsDeleted=False, CreatedDate=stamp, CreatedById=user_id,
-                   LastModifiedDate=stamp, LastModifiedById=user_id, SystemModstamp=stamp)
-        if schema.has_owner:
-            rec["OwnerId"] = user_id
-        return rec
-
-    def _derive(self, obj: str, rec: dict, changes: dict, creating: bool) -> None:
-        if obj in NAME_OBJECTS:
-            rec["Name"] = _full_name(rec.get("FirstName"), rec.get("LastName"))
-        elif obj == "Account":
-            if creating:
-                rt = rec.get("RecordTypeId")
-                rec["IsPersonAccount"] = rt == self.person_account_record_type_id
-            if rec["IsPersonAccount"]:
-                rec["Name"] = _full_name(rec.get("FirstName"), rec.get("LastName"))
-            else:
-                bad = [f for f in PERSON_FIELDS if f in changes and changes[f] not in (None, False)]
-                if bad:
-                    raise SfError("INVALID_FIELD_FOR_INSERT_UPDATE",
-                                  f"Account: bad field names on insert/update call: {', '.join(bad)}", bad)
-
-    def _validate(self, obj: str, rec: dict, changes: dict) -> None:
-        schema = SCHEMAS[obj]
-        missing = [f.name for f in schema.fields.values() if f.required and _blank(rec.get(f.name))]
-        if obj == "Account":
-            need = "LastName" if rec["IsPersonAccount"] else "Name"
-            if _blank(rec.get(need)):
-                missing.append(need)
-        if missing:
-            raise SfError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
-        for name, value in changes.items():
-            f = schema.fields[name]
-            if f.type == "email" and value is not None and not EMAIL_RE.match(value):
-                raise SfError("INVALID_EMAIL_ADDRESS", f"{f.label or name}: invalid email address: {value}", [name])
-            if f.type == "reference" and value is not None:
-                self._check_reference(obj, f, value)
-        for rule in self.settings["validation_rules"]:
-            if schema_for(rule["object"]) is not schema:
-                continue
-            fname = schema.field(rule["field"]).name
-            value = rec.get(fname)
-            op = rule["op"]
-            hit = (op == "blank" and _blank(value)) or \
-                  (op == "equals" and value is not None and str(value) == str(rule.get("value"))) or \
-                  (op == "regex" and value is not None and re.search(str(rule.get("value")), str(value)))
-            if hit:
-                raise SfError("FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                              rule.get("message") or f"Validation rule on {fname} failed", [fname])
-        for key in self._dup_rules(obj):
-            dkey = self._dup_key(key[1], rec)
-            if dkey is not None and (self.dup_idx[key].get(dkey, set()) - {rec["Id"]}):
-                raise SfError("DUPLICATES_DETECTED", "Use one of these records?", [])
-
-    def _check_reference(self, obj: str, f, value: str) -> None:
-        target = self.object_of(value)
-        if target not in f.reference_to or value not in self.live[target]:
-            raise SfError("INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {value}", [f.name])
-        if target == "User" and not self.live["User"][value]["IsActive"]:
-            raise SfError("INACTIVE_OWNER_OR_USER", "operation performed with inactive user as owner", [f.name])
-        if target == "RecordType" and self.live["RecordType"][value]["SobjectType"] != obj:
-            raise SfError("INVALID_CROSS_REFERENCE_KEY", f"invalid record type id for {obj}: {value}", [f.name])
-
-    def _fault(self, obj: str, rec: dict, op: str) -> None:
-        hook = self.fault_hook
-        if hook is not None:
-            err = hook(obj, rec, op)
-            if err is not None:
-                raise err
-
-    @staticmethod
-    def _writable(obj: str) -> ObjectSchema:
-        schema = schema_for(obj)
-        if schema is None:
-            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
-        if schema.name not in WRITABLE_OBJECTS:
-            raise SfError("INVALID_TYPE_FOR_OPERATION", f"entity type {schema.name} does not support this operation")
-        return schema
-
     def create(self, obj: str, values: dict, user_id: str) -> str:
         schema = self._writable(obj)
         obj = schema.name
@@ -386,11 +206,7 @@ class SalesforceOrg:
         with self.lock:
             changes = self._changes(schema, values, creating=True, system=False)
             rec = self._new_record(schema, self.ids.new(schema.key_prefix), user_id, EPOCH)
-            rec.update(changes)
-            self._derive(obj, rec, changes, creating=True)
-            self._validate(obj, rec, changes)
-            self._fault(obj, rec, "create")
-            stamp = self.now()
+            stamp = self._apply(obj, rec, changes, "create")
             rec.update(CreatedDate=stamp, LastModifiedDate=stamp, SystemModstamp=stamp)
             self._put_live(obj, rec)
             return rec["Id"]
@@ -401,12 +217,7 @@ class SalesforceOrg:
             raise SfError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {raw_id}", ["Id"])
         if self.object_of(rid) != obj:
             raise SfError("MALFORMED_ID", f"{obj} ID: id value of incorrect type: {raw_id}", ["Id"])
-        rec, deleted = self.find(obj, rid)
-        if rec is None:
-            raise SfError("NOT_FOUND", "The requested resource does not exist", status=404)
-        if deleted:
-            raise SfError("ENTITY_IS_DELETED", "entity is deleted", status=404)
-        return rec
+        return self._existing(obj, rid)
 
     def update(self, obj: str, raw_id: str, values: dict, user_id: str) -> str:
         schema = self._writable(obj)
@@ -418,11 +229,7 @@ class SalesforceOrg:
                 raise SfError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
             changes = self._changes(schema, values, creating=False, system=False)
             rec = dict(old)
-            rec.update(changes)
-            self._derive(obj, rec, changes, creating=False)
-            self._validate(obj, rec, changes)
-            self._fault(obj, rec, "update")
-            stamp = self.now()
+            stamp = self._apply(obj, rec, changes, "update")
             rec.update(LastModifiedDate=stamp, LastModifiedById=user_id, SystemModstamp=stamp)
             self._put_live(obj, rec)
             return rec["Id"]

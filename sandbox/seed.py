@@ -55,87 +55,120 @@ def _params(raw: dict) -> dict:
 
 def seed_orgs(runtime, raw: dict) -> dict:
     """Add deterministic data to both orgs; returns how many records of each kind were created."""
-    p = _params(raw)
-    rng = random.Random(p["seed"])
-    sf, pardot = runtime.sf, runtime.pardot
-    tag = f"s{p['seed']}"
+    return _Seeder(runtime, _params(raw)).run()
 
-    def person():
-        return rng.choice(FIRST), rng.choice(LAST)
 
-    def phone():
-        return f"+49 30 {rng.randrange(1000000, 9999999)}"
+class _Seeder:
+    """One seeding run; the steps draw from one RNG in a fixed order (same seed, same data)."""
 
-    # People on both sides (same email): the fixed ones once, then `users` more.
-    people = [fp for fp in FIXED_PEOPLE if not sf.by_email("User", fp[0], include_deleted=False)]
-    for i in range(p["users"]):
-        first, last = person()
-        people.append((f"user{i}.{tag}@sandbox.example", first, last, ROLES[i % len(ROLES)]))
-    sf_users = sf.insert_raw("User", [{"Username": e, "Email": e, "FirstName": f, "LastName": l, "IsActive": True}
-                                      for e, f, l, _ in people], coerce_values=False)
-    pardot.insert("users", [{"email": e, "firstName": f, "lastName": l, "role": r, "salesforceId": u["Id"]}
-                            for (e, f, l, r), u in zip(people, sf_users)])
-    owners = [u["Id"] for u in sf.rows("User") if u["IsActive"]]
-    pardot_user_ids = [u["id"] for u in pardot.dump("users", include_deleted=False)]
+    def __init__(self, runtime, params: dict):
+        self.p = params
+        self.rng = random.Random(params["seed"])
+        self.sf, self.pardot = runtime.sf, runtime.pardot
+        self.tag = f"s{params['seed']}"
 
-    def base(i: int, kind: str) -> dict:
-        first, last = person()
+    def run(self) -> dict:
+        people = self.users()
+        self.owners = [u["Id"] for u in self.sf.rows("User") if u["IsActive"]]
+        self.pardot_user_ids = [u["id"] for u in self.pardot.dump("users", include_deleted=False)]
+        leads = self.leads()
+        n_accounts, contacts = self.contacts()
+        person_accounts = self.person_accounts()
+        campaigns = self.campaigns()
+        sf_emails = [r["Email"] for r in leads] + [r["Email"] for r in contacts] + \
+                    [r["PersonEmail"] for r in person_accounts]
+        prospects, n_overlap = self.prospects(sf_emails)
+        return {"seed": self.p["seed"], "users": len(people), "leads": len(leads), "contacts": len(contacts),
+                "accounts": n_accounts, "person_accounts": len(person_accounts), "campaigns": len(campaigns),
+                "prospects": len(prospects), "overlapping_prospects": n_overlap}
+
+    def person(self):
+        return self.rng.choice(FIRST), self.rng.choice(LAST)
+
+    def phone(self):
+        return f"+49 30 {self.rng.randrange(1000000, 9999999)}"
+
+    def base(self, i: int, kind: str) -> dict:
+        first, last = self.person()
+        rng = self.rng
         return {"FirstName": first, "LastName": last,
-                "Email": f"{_ascii(first)}.{_ascii(last)}.{kind}{i}.{tag}@example.com",
-                "Phone": phone(), "Title": rng.choice(TITLES), "OwnerId": rng.choice(owners),
+                "Email": f"{_ascii(first)}.{_ascii(last)}.{kind}{i}.{self.tag}@example.com",
+                "Phone": self.phone(), "Title": rng.choice(TITLES), "OwnerId": rng.choice(self.owners),
                 "HasOptedOutOfEmail": rng.random() < 0.05}
 
-    leads = []
-    for i in range(p["leads"]):
-        rec = base(i, "lead")
-        rec.update(Company=rng.choice(COMPANIES), LeadSource=rng.choice(SOURCES), Status="Open - Not Contacted")
-        leads.append(rec)
-    sf.insert_raw("Lead", leads, coerce_values=False)
+    def users(self) -> list[tuple]:
+        """People on both sides (same email): the fixed ones once, then `users` more."""
+        sf = self.sf
+        people = [fp for fp in FIXED_PEOPLE if not sf.by_email("User", fp[0], include_deleted=False)]
+        for i in range(self.p["users"]):
+            first, last = self.person()
+            people.append((f"user{i}.{self.tag}@sandbox.example", first, last, ROLES[i % len(ROLES)]))
+        sf_users = sf.insert_raw("User", [{"Username": e, "Email": e, "FirstName": f, "LastName": l,
+                                           "IsActive": True} for e, f, l, _ in people], coerce_values=False)
+        self.pardot.insert("users", [{"email": e, "firstName": f, "lastName": l, "role": r, "salesforceId": u["Id"]}
+                                     for (e, f, l, r), u in zip(people, sf_users)])
+        return people
 
-    n_accounts = math.ceil(p["contacts"] / 5)
-    accounts = sf.insert_raw("Account", [
-        {"Name": f"{rng.choice(COMPANIES)} {tag}-{i}", "Phone": phone(), "OwnerId": rng.choice(owners),
-         "RecordTypeId": sf.business_account_record_type_id} for i in range(n_accounts)], coerce_values=False)
-    contacts = []
-    for i in range(p["contacts"]):
-        rec = base(i, "contact")
-        rec["AccountId"] = accounts[i // 5]["Id"]
-        contacts.append(rec)
-    sf.insert_raw("Contact", contacts, coerce_values=False)
+    def leads(self) -> list[dict]:
+        rng, leads = self.rng, []
+        for i in range(self.p["leads"]):
+            rec = self.base(i, "lead")
+            rec.update(Company=rng.choice(COMPANIES), LeadSource=rng.choice(SOURCES), Status="Open - Not Contacted")
+            leads.append(rec)
+        self.sf.insert_raw("Lead", leads, coerce_values=False)
+        return leads
 
-    person_accounts = []
-    for i in range(p["person_accounts"]):
-        rec = base(i, "person")
-        person_accounts.append({
-            "RecordTypeId": sf.person_account_record_type_id, "IsPersonAccount": True,
-            "FirstName": rec["FirstName"], "LastName": rec["LastName"], "PersonEmail": rec["Email"],
-            "PersonTitle": rec["Title"], "Phone": rec["Phone"], "OwnerId": rec["OwnerId"],
-            "PersonHasOptedOutOfEmail": rec["HasOptedOutOfEmail"]})
-    sf.insert_raw("Account", person_accounts, coerce_values=False)
+    def contacts(self) -> tuple[int, list[dict]]:
+        rng, sf = self.rng, self.sf
+        n_accounts = math.ceil(self.p["contacts"] / 5)
+        accounts = sf.insert_raw("Account", [
+            {"Name": f"{rng.choice(COMPANIES)} {self.tag}-{i}", "Phone": self.phone(),
+             "OwnerId": rng.choice(self.owners), "RecordTypeId": sf.business_account_record_type_id}
+            for i in range(n_accounts)], coerce_values=False)
+        contacts = []
+        for i in range(self.p["contacts"]):
+            rec = self.base(i, "contact")
+            rec["AccountId"] = accounts[i // 5]["Id"]
+            contacts.append(rec)
+        sf.insert_raw("Contact", contacts, coerce_values=False)
+        return n_accounts, contacts
 
-    campaigns = []
-    for i in range(p["campaigns"]):
-        campaigns.append({"Name": f"Campaign {tag}-{i}", "Type": rng.choice(CAMPAIGN_TYPES),
-                          "Status": rng.choice(("Planned", "In Progress", "Completed")), "IsActive": True,
-                          "OwnerId": rng.choice(owners)})
-    sf.insert_raw("Campaign", campaigns, coerce_values=False)
-    pardot.insert("campaigns", [{"name": c["Name"]} for c in campaigns])
+    def person_accounts(self) -> list[dict]:
+        person_accounts = []
+        for i in range(self.p["person_accounts"]):
+            rec = self.base(i, "person")
+            person_accounts.append({
+                "RecordTypeId": self.sf.person_account_record_type_id, "IsPersonAccount": True,
+                "FirstName": rec["FirstName"], "LastName": rec["LastName"], "PersonEmail": rec["Email"],
+                "PersonTitle": rec["Title"], "Phone": rec["Phone"], "OwnerId": rec["OwnerId"],
+                "PersonHasOptedOutOfEmail": rec["HasOptedOutOfEmail"]})
+        self.sf.insert_raw("Account", person_accounts, coerce_values=False)
+        return person_accounts
 
-    sf_emails = [r["Email"] for r in leads] + [r["Email"] for r in contacts] + \
-                [r["PersonEmail"] for r in person_accounts]
-    n_overlap = min(round(p["prospects"] * p["overlap"]), len(sf_emails)) if sf_emails else 0
-    overlap_emails = rng.sample(sf_emails, n_overlap)
-    prospects = []
-    for i in range(p["prospects"]):
-        first, last = person()
-        email = overlap_emails[i] if i < n_overlap else f"{_ascii(first)}.{_ascii(last)}.prospect{i}.{tag}@example.org"
-        prospects.append({
-            "email": email, "firstName": first, "lastName": last, "company": rng.choice(COMPANIES),
-            "jobTitle": rng.choice(TITLES), "phone": phone(), "optedOut": rng.random() < 0.05,
-            "score": rng.randrange(0, 200), "grade": rng.choice(GRADES),
-            "assignedToId": rng.choice(pardot_user_ids) if pardot_user_ids and rng.random() < p["assigned"] else None,
-        })
-    pardot.insert("prospects", prospects)
-    return {"seed": p["seed"], "users": len(people), "leads": len(leads), "contacts": len(contacts),
-            "accounts": n_accounts, "person_accounts": len(person_accounts), "campaigns": len(campaigns),
-            "prospects": len(prospects), "overlapping_prospects": n_overlap}
+    def campaigns(self) -> list[dict]:
+        rng, campaigns = self.rng, []
+        for i in range(self.p["campaigns"]):
+            campaigns.append({"Name": f"Campaign {self.tag}-{i}", "Type": rng.choice(CAMPAIGN_TYPES),
+                              "Status": rng.choice(("Planned", "In Progress", "Completed")), "IsActive": True,
+                              "OwnerId": rng.choice(self.owners)})
+        self.sf.insert_raw("Campaign", campaigns, coerce_values=False)
+        self.pardot.insert("campaigns", [{"name": c["Name"]} for c in campaigns])
+        return campaigns
+
+    def prospects(self, sf_emails: list[str]) -> tuple[list[dict], int]:
+        rng, p, assignees = self.rng, self.p, self.pardot_user_ids
+        n_overlap = min(round(p["prospects"] * p["overlap"]), len(sf_emails)) if sf_emails else 0
+        overlap_emails = rng.sample(sf_emails, n_overlap)
+        prospects = []
+        for i in range(p["prospects"]):
+            first, last = self.person()
+            email = (overlap_emails[i] if i < n_overlap
+                     else f"{_ascii(first)}.{_ascii(last)}.prospect{i}.{self.tag}@example.org")
+            prospects.append({
+                "email": email, "firstName": first, "lastName": last, "company": rng.choice(COMPANIES),
+                "jobTitle": rng.choice(TITLES), "phone": self.phone(), "optedOut": rng.random() < 0.05,
+                "score": rng.randrange(0, 200), "grade": rng.choice(GRADES),
+                "assignedToId": rng.choice(assignees) if assignees and rng.random() < p["assigned"] else None,
+            })
+        self.pardot.insert("prospects", prospects)
+        return prospects, n_overlap

@@ -18,11 +18,11 @@ from __future__ import annotations
 import json
 import threading
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
+from werkzeug.local import LocalProxy
 
 from sandbox import pardot_fields as pf
-from sandbox.pardot_errors import (INVALID_HEADER, INVALID_TOKEN, MISSING_HEADER, NOT_FOUND,
-                                   UNKNOWN_BUSINESS_UNIT, PardotError, bad_request)
+from sandbox.pardot_errors import NOT_FOUND, PardotError, bad_request
 
 # Pardot's registry has no connector-specific codes in public docs; these are inferred.
 ACTION_REFUSED = 2      # "Invalid action": no connector, not v2, already paused/running
@@ -194,84 +194,59 @@ class NativeConnector:
         return {"ran": True, "synced": synced, "created": created}
 
 
-def create_api_blueprint(native: NativeConnector, org, token_info) -> Blueprint:
-    """The Connector API under /api/v5/connectors (its own blueprint: same auth as the objects)."""
-    import re
-
-    bp = Blueprint("pardot_v5_connectors", __name__, url_prefix="/api/v5/connectors")
-    bu_re = re.compile(r"^0Uv[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")
-
-    @bp.errorhandler(PardotError)
-    def _pardot_error(exc: PardotError):
-        resp = _json(exc.body(), exc.status)
-        resp.headers.update(exc.headers)
-        return resp
-
-    @bp.before_request
-    def _authenticate():
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip() or token_info(token.strip()) is None:
-            raise PardotError(401, INVALID_TOKEN, "access_token is invalid, unknown, or malformed: Inactive token")
-        bu = (request.headers.get("Pardot-Business-Unit-Id") or "").strip()
-        if not bu:
-            raise bad_request(MISSING_HEADER, "A required header is missing: Pardot-Business-Unit-Id")
-        if not bu_re.match(bu):
-            raise bad_request(INVALID_HEADER, "Invalid header value: Pardot-Business-Unit-Id must be a 15 or 18 "
-                                              "character id starting with 0Uv")
-        if bu[:15] != org.business_unit_id[:15]:
-            raise bad_request(UNKNOWN_BUSINESS_UNIT, "Business Unit specified in Pardot-Business-Unit-Id header "
-                                                     "not found or inactive.")
-
-    @bp.get("/salesforce")
-    def read():
-        raw = request.args.get("fields")
-        fields = [f.strip() for f in raw.split(",") if f.strip()] if raw else list(DEFAULT_FIELDS)
-        unknown = [f for f in fields if f not in CONNECTOR_FIELDS]
-        if unknown:
-            raise bad_request(224, f"Invalid fields for request type: {', '.join(unknown)}")
-        record = native.read()
-        return _json({f: record[f] for f in fields})
-
-    @bp.post("/salesforce/do/pause")
-    def pause():
-        native.act("pause")
-        return Response(status=204)
-
-    @bp.post("/salesforce/do/unpause")
-    def unpause():
-        native.act("unpause")
-        return Response(status=204)
-
-    return bp
+# The Connector API, nested in pardot_api.bp (/api/v5/connectors): its token and business-unit
+# checks and PardotError rendering apply here.
+api_bp = Blueprint("connectors", __name__, url_prefix="/connectors")
+control_bp = Blueprint("sandbox_sf_connector", __name__, url_prefix="/__sandbox__/sf-connector")
+native = LocalProxy(lambda: current_app.extensions["sandbox"].sf_connector)
 
 
-def create_control_blueprint(native: NativeConnector) -> Blueprint:
-    bp = Blueprint("sandbox_sf_connector", __name__, url_prefix="/__sandbox__/sf-connector")
+@api_bp.get("/salesforce")
+def read():
+    raw = request.args.get("fields")
+    fields = [f.strip() for f in raw.split(",") if f.strip()] if raw else list(DEFAULT_FIELDS)
+    unknown = [f for f in fields if f not in CONNECTOR_FIELDS]
+    if unknown:
+        raise bad_request(224, f"Invalid fields for request type: {', '.join(unknown)}")
+    record = native.read()
+    return _json({f: record[f] for f in fields})
 
-    @bp.errorhandler(ValueError)
-    def _value_error(err):
-        return _json({"error": "bad_request", "message": str(err)}, 400)
 
-    @bp.route("", methods=["GET", "POST", "PATCH"])
-    def settings():
-        if request.method == "GET":
-            return _json(native.describe())
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ValueError("request body must be a JSON object")
-        return _json(native.configure(data))
+@api_bp.post("/salesforce/do/pause")
+def pause():
+    native.act("pause")
+    return Response(status=204)
 
-    @bp.post("/tick")
-    def tick():
-        return _json(native.tick())
 
-    return bp
+@api_bp.post("/salesforce/do/unpause")
+def unpause():
+    native.act("unpause")
+    return Response(status=204)
+
+
+@control_bp.errorhandler(ValueError)
+def _value_error(err):
+    return _json({"error": "bad_request", "message": str(err)}, 400)
+
+
+@control_bp.route("", methods=["GET", "POST", "PATCH"])
+def settings():
+    if request.method == "GET":
+        return _json(native.describe())
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValueError("request body must be a JSON object")
+    return _json(native.configure(data))
+
+
+@control_bp.post("/tick")
+def tick():
+    return _json(native.tick())
 
 
 def install(app, runtime) -> NativeConnector:
-    """Registers the Connector API and its control routes; the runtime keeps the state."""
-    native = NativeConnector(runtime.sf, runtime.pardot)
-    runtime.sf_connector = native
-    app.register_blueprint(create_api_blueprint(native, runtime.pardot, runtime.token_info))
-    app.register_blueprint(create_control_blueprint(native))
-    return native
+    """The runtime keeps the connector's state; its control routes go on the app (the
+    Connector API itself is served through pardot_api.bp)."""
+    runtime.sf_connector = NativeConnector(runtime.sf, runtime.pardot)
+    app.register_blueprint(control_bp)
+    return runtime.sf_connector

@@ -1,15 +1,17 @@
-"""Local CA (created once per data dir, then reused) and a loopback server certificate."""
+"""Local CA (created once per data dir, then reused) and a loopback server certificate, by trustme.
+
+The CA persists as ca.pem / ca-key.pem so that clients started before a sandbox restart (the
+connector in `make demo`, REQUESTS_CA_BUNDLE) keep trusting it."""
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import os
 import ssl
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+import trustme
+
+SERVER_IDENTITIES = ("localhost", "127.0.0.1", "::1")
+SERVER_CERT_DAYS = 825   # the longest server-certificate lifetime clients accept
 
 
 def _write(path: str, data: bytes, private: bool = False) -> None:
@@ -20,69 +22,35 @@ def _write(path: str, data: bytes, private: bool = False) -> None:
     os.replace(tmp, path)
 
 
-def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+def _paths(data_dir: str) -> tuple[str, str]:
+    return os.path.join(data_dir, "ca.pem"), os.path.join(data_dir, "ca-key.pem")
 
 
 def ensure_ca(data_dir: str) -> tuple[str, str]:
     """Return (ca.pem, ca-key.pem) paths, generating the CA on first use."""
-    cert_path = os.path.join(data_dir, "ca.pem")
-    key_path = os.path.join(data_dir, "ca-key.pem")
-    if os.path.exists(cert_path) and os.path.exists(key_path):
-        return cert_path, key_path
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pardot-connector sandbox CA")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    _write(key_path, _key_pem(key), private=True)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    cert_path, key_path = _paths(data_dir)
+    if not (os.path.exists(cert_path) and os.path.exists(key_path)):
+        ca = trustme.CA(organization_name="pardot-connector sandbox",
+                        organization_unit_name="pardot-connector sandbox CA")
+        _write(key_path, ca.private_key_pem.bytes(), private=True)
+        _write(cert_path, ca.cert_pem.bytes())
     return cert_path, key_path
 
 
 def issue_server_cert(data_dir: str) -> tuple[str, str]:
     """Issue (server.pem, server-key.pem) for 127.0.0.1/localhost/::1, signed by the local CA."""
     ca_cert_path, ca_key_path = ensure_ca(data_dir)
-    with open(ca_cert_path, "rb") as fh:
-        ca_cert = x509.load_pem_x509_certificate(fh.read())
-    with open(ca_key_path, "rb") as fh:
-        ca_key = serialization.load_pem_private_key(fh.read(), password=None)
-    key = ec.generate_private_key(ec.SECP256R1())
+    with open(ca_cert_path, "rb") as cert_fh, open(ca_key_path, "rb") as key_fh:
+        ca = trustme.CA.from_pem(cert_fh.read(), key_fh.read())
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=825))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("::1")),
-        ]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    leaf = ca.issue_cert(*SERVER_IDENTITIES, common_name="localhost",
+                         not_before=now - dt.timedelta(days=1),
+                         not_after=now + dt.timedelta(days=SERVER_CERT_DAYS))
     cert_path = os.path.join(data_dir, "server.pem")
     key_path = os.path.join(data_dir, "server-key.pem")
-    _write(key_path, _key_pem(key), private=True)
-    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
+    _write(key_path, leaf.private_key_pem.bytes(), private=True)
+    # leaf then CA, as before: a client holding only an intermediate store still sees the chain
+    _write(cert_path, b"".join(b.bytes() for b in leaf.cert_chain_pems) + ca.cert_pem.bytes())
     return cert_path, key_path
 
 

@@ -115,7 +115,7 @@ def test_projection_copies_values_and_leaves_source_rows_untouched():
 
 
 def test_caller_may_derive_a_query_with_extra_fields():
-    # sandbox/sf_api.py appends Id to keep attributes.url; the derived query must run like the original.
+    # sandbox/sf_query.py appends Id to keep attributes.url; the derived query must run like the original.
     q = soql.parse("SELECT Email FROM Lead WHERE LastName = 'r2'")
     derived = dataclasses.replace(q, fields=[*q.fields, "Id"])
     assert soql.execute(derived, ROWS, SCHEMA) == [{"Email": "BOB@Example.com", "Id": LEAD_IDS[1]}]
