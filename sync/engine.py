@@ -11,20 +11,54 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from . import custom_fields
-from . import errorqueue
-from .http import make_session
-from .ingest import PARDOT_OVERLAP, SF_OVERLAP, chunks, ingest_crm, ingest_prospects, store_crm_page, \
-    store_prospect_page
-from .mapping import Mapping
-from .metadata import (PARDOT_CAMPAIGN_FIELDS, PARDOT_USER_FIELDS, SF_CAMPAIGN_SOQL, SF_USER_SOQL,
-                       sync_campaigns, sync_pardot_users, sync_sf_users)
-from .models import (Connector, Cursor, CycleRun, FieldMapping, MdsRule, PendingChange, Prospect, RecordLink,
-                     SyncError, UserMatch, utcnow)
+from . import custom_fields, errorqueue
 from .bulk import FLUSH_ROWS, MIN_IMPORT_ROWS, BulkRow, run_import
+from .http import make_session
+from .ingest import (
+    PARDOT_OVERLAP,
+    SF_OVERLAP,
+    chunks,
+    ingest_crm,
+    ingest_prospects,
+    store_crm_page,
+    store_prospect_page,
+)
+from .mapping import Mapping
+from .metadata import (
+    PARDOT_CAMPAIGN_FIELDS,
+    PARDOT_USER_FIELDS,
+    SF_CAMPAIGN_SOQL,
+    SF_USER_SOQL,
+    sync_campaigns,
+    sync_pardot_users,
+    sync_sf_users,
+)
+from .models import (
+    Connector,
+    Cursor,
+    CycleRun,
+    FieldMapping,
+    MdsRule,
+    PendingChange,
+    Prospect,
+    RecordLink,
+    SyncError,
+    UserMatch,
+    utcnow,
+)
 from .reconcile import S2P, Context, CreateLead, CreateProspect, Pair, Reconciler
-from .records import (EMAIL_FIELD, ProspectRow, crm_row, link_values, pardot_datetime, prospect_fields, prospect_row,
-                      sf_fields, soql_datetime)
+from .records import (
+    EMAIL_FIELD,
+    KEY_PREFIX,
+    ProspectRow,
+    crm_row,
+    link_values,
+    pardot_datetime,
+    prospect_fields,
+    prospect_row,
+    sf_fields,
+    soql_datetime,
+)
 from .remote import BudgetExhausted, RemoteCallError, RemoteError
 from .roles import forget_roles, status_cache_key
 
@@ -40,10 +74,6 @@ OBJECT_FILTER = {"Lead": "", "Contact": "IsPersonAccount = false", "Account": "I
 LOCK_TTL = 120
 FAILED_CYCLES_TO_DEGRADE = 2
 DESCRIBE_MAX_AGE = timedelta(hours=24)
-
-
-class CycleBusy(Exception):
-    pass
 
 
 class Engine:
@@ -89,8 +119,7 @@ class Engine:
                           if (u.salesforce_username or "").lower() == owner_name.lower()), None)
             settings = dict(c.settings or {})
             crm_field = _crm_field(c)
-            if hasattr(self.budget, "configure"):
-                self.budget.configure(settings.get("salesforce_api_share", 0.5), settings.get("pardot_api_share", 0.8))
+            self.budget.configure(settings.get("salesforce_api_share", 0.5), settings.get("pardot_api_share", 0.8))
             s.expunge(c)
         ctx = Context(connector_id=c.id, version=c.version, ampsea=c.ampsea, auto_create=c.auto_create_prospects,
                       follow_email=c.follow_email_changes, mds_rules=rules, mappings=mappings,
@@ -442,8 +471,7 @@ class Engine:
         if self.redis.exists(key):
             return
         account = pardot.account()
-        if hasattr(self.budget, "observe_pardot"):
-            self.budget.observe_pardot(account.get("maximumDailyApiCalls"), account.get("apiCallsUsed"))
+        self.budget.observe_pardot(account.get("maximumDailyApiCalls"), account.get("apiCallsUsed"))
         self.redis.set(key, "1", ex=86400)
 
     def _transition(self, connector_id: int, ok: bool, state: str | None = None, reason: str | None = None):
@@ -683,7 +711,7 @@ def _pardot_since(cursor: datetime | None) -> dict:
 
 
 def _prefix_object(crm_id: str) -> str | None:
-    return {"00Q": "Lead", "003": "Contact", "001": "Account"}.get(crm_id[:3])
+    return KEY_PREFIX.get(crm_id[:3])
 
 
 def _soql_escape(value: str) -> str:

@@ -211,7 +211,7 @@ class Reconciler:
                     states.append(("pardot", str(pid), decision[0], decision[1]))
 
             for pair in pairs.values():
-                self._plan(pair, force)
+                self._plan(pair)
 
         # Salesforce first: new leads need their ids before Pardot learns the link (R10).
         self._write_salesforce(pairs, lead_creates)
@@ -236,12 +236,12 @@ class Reconciler:
 
     def _load_missing(self, s, crm, prospects, links_by_crm, links_by_prospect):
         ctx = self.ctx
-        need_p = [l.prospect_id for l in links_by_crm.values() if l.prospect_id not in prospects]
+        need_p = [link.prospect_id for link in links_by_crm.values() if link.prospect_id not in prospects]
         if need_p:
             for p in s.scalars(select(Prospect).where(Prospect.connector_id == ctx.connector_id,
                                                       Prospect.prospect_id.in_(need_p))):
                 prospects[p.prospect_id] = ProspectRow.from_model(p)
-        need_c = [l.crm_id for l in links_by_prospect.values() if l.crm_id not in crm]
+        need_c = [link.crm_id for link in links_by_prospect.values() if link.crm_id not in crm]
         if need_c:
             for r in s.scalars(select(CrmRecord).where(CrmRecord.connector_id == ctx.connector_id,
                                                        CrmRecord.crm_id.in_(need_c))):
@@ -349,7 +349,7 @@ class Reconciler:
             values[rule[0]] = rule[1]
         return CreateLead(p, values, merged)
 
-    def _plan(self, pair: Pair, force: bool) -> None:
+    def _plan(self, pair: Pair) -> None:
         ctx = self.ctx
         crm, p, link = pair.crm, pair.prospect, pair.link
         if crm.converted_to and crm.sobject == "Lead":

@@ -40,10 +40,6 @@ def pardot_datetime(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def sobject_of(crm_id: str) -> str | None:
-    return KEY_PREFIX.get(crm_id[:3])
-
-
 def sf_fields(sobject: str, mappings: list[Mapping], mds_field: str | None) -> list[str]:
     fields = list(SF_META_FIELDS[sobject])
     for m in mappings:
