@@ -75,7 +75,7 @@ class Config:
 
         data_dir = Path(get("CONNECTOR_DATA_DIR") or "./.connector").resolve()
         database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'connector.db'}"
-        _check_database_url(database_url)
+        check_database_url(database_url)
         redis_url = get("REDIS_URL")
         if redis_url and urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
             raise ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://")
@@ -162,7 +162,7 @@ def _hide_password(url: str | None) -> str | None:
     return urlunparse(parsed._replace(netloc=f"{user}:***@{netloc[2]}"))
 
 
-def _check_database_url(url: str) -> None:
+def check_database_url(url: str) -> None:
     try:
         parsed = make_url(url)
     except ArgumentError:
