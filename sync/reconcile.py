@@ -7,7 +7,6 @@ and Pardot with up to five calls in flight (reconcile_write), and records every
 per-record failure in the error queue (reconcile_commit)."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -27,8 +26,6 @@ from .reconcile_types import (  # noqa: F401 - the engine imports them from here
 )
 from .reconcile_write import Writer
 from .records import CrmRow, ProspectRow
-
-log = logging.getLogger("connector.reconcile")
 
 
 @dataclass
