@@ -70,12 +70,12 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
 
 def _lines_importing(paths: list[Path], wanted) -> list[str]:
     """`file:line imports module` for each import statement that names a wanted module."""
-    found: dict[str, str] = {}
+    found: dict[tuple[str, int], str] = {}
     for path in paths:
         for line, module in imports_of(path):
             if wanted(module):
-                found.setdefault(f"{path.relative_to(ROOT)}:{line}", module)
-    return [f"{where} imports {module}" for where, module in found.items()]
+                found.setdefault((str(path.relative_to(ROOT)), line), module)
+    return [f"{where}:{line} imports {module}" for (where, line), module in sorted(found.items())]
 
 
 _IMPORTER = r"""
