@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/connector_test
 
-.PHONY: demo migrate test test-sqlite test-postgres bench bench-large install clean
+.PHONY: demo migrate lint test test-sqlite test-postgres bench bench-large install clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,15 @@ migrate: install
 	$(PY) app.py migrate
 
 # The suite on SQLite, then on PostgreSQL when a server answers (CI always has one).
-test: install
+test: install lint
 	$(PY) -m pytest -q
 	@if $(PY) -m bench.pg_ready "$(PG_TEST_URL)"; then \
 		TEST_DATABASE_URL="$(PG_TEST_URL)" $(PY) -m pytest -q; \
 	else echo "PostgreSQL is not reachable at $(PG_TEST_URL): skipped the PostgreSQL run"; fi
+
+# Import order and unused code (ruff.toml); before the tests, so CI fails fast on it.
+lint: install
+	$(VENV)/bin/ruff check .
 
 test-sqlite: install
 	$(PY) -m pytest -q

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import pkgutil
 import sys
+from pathlib import Path
 
+import click
 from flask import Flask
 
-from sync.config import Config, ConfigError
-from sync.db import SchemaNotCurrent
+import bot
+from sync.config import Config, ConfigError, check_database_url
+from sync.db import SchemaNotCurrent, Store, schema_revisions
 from sync.runtime import Runtime, install
 
 # What each Procfile process imports at run time (`--check`): whole packages, since much of it
@@ -34,21 +38,15 @@ PROCESS_IMPORTS = {
     "bot": ("sync", "bot", "slack_bolt.adapter.socket_mode"),
 }
 _NOT_IMPORTED = ("sync.migrations",)  # alembic runs these itself, in `migrate` only
+# Options a command passes on untouched (gunicorn's for `web`).
+_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 
 def build_runtime(config: Config | None = None) -> Runtime:
     config = config or Config.from_env()
     runtime = Runtime(config, migrate=False)  # refuses an old schema: SchemaNotCurrent
-    runtime.notifier = _notifier(runtime)
+    runtime.notifier = bot.make_notifier(runtime)
     return install(runtime)
-
-
-def _notifier(runtime: Runtime):
-    try:
-        import bot
-    except ImportError:
-        return runtime.notifier
-    return bot.make_notifier(runtime) if hasattr(bot, "make_notifier") else runtime.notifier
 
 
 def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
@@ -60,30 +58,29 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
     app.extensions["connector"] = runtime
+    import api  # the web process only: the others need not import jsonschema and the routes
     from api.health import bp as health
 
     app.register_blueprint(health)
-    try:
-        import api
-        if hasattr(api, "register"):
-            api.register(app, runtime)
-    except ImportError:
-        pass
-    try:
-        import bot
-        if hasattr(bot, "register"):
-            bot.register(app, runtime)
-    except ImportError:
-        pass
+    api.register(app, runtime)
+    bot.register(app, runtime)
     return app
 
 
 def _die(exc: Exception, code: int = 2) -> None:
+    """A refusal to start is one line on stderr, no traceback."""
     if isinstance(exc, SchemaNotCurrent):
         print(f"cannot start: {exc}", file=sys.stderr)
     else:
         print(f"configuration error: {exc}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def _runtime_or_die() -> Runtime:
+    try:
+        return build_runtime()
+    except (ConfigError, SchemaNotCurrent) as exc:
+        _die(exc)
 
 
 def check_imports(process: str) -> int:
@@ -107,21 +104,14 @@ def check_imports(process: str) -> int:
 
 def _database_url() -> str:
     """DATABASE_URL as Config reads it; the release step needs no org or Slack settings."""
-    import os
-    from pathlib import Path
-
-    from sync.config import _check_database_url
-
     data_dir = Path(os.environ.get("CONNECTOR_DATA_DIR", "").strip() or "./.connector").resolve()
     url = os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{data_dir / 'connector.db'}"
-    _check_database_url(url)
+    check_database_url(url)
     return url
 
 
 def run_migrate() -> int:
     """The release step (Procfile `release:`): run once per deploy, before the processes start."""
-    from sync.db import Store, schema_revisions
-
     try:
         database_url = _database_url()
     except ConfigError as exc:
@@ -142,10 +132,6 @@ def run_migrate() -> int:
 def run_web(argv: list[str]) -> int:
     """gunicorn 'app:create_app()' once the schema is known to be current: a refusal is one
     line and exit 2 here, where gunicorn itself would respawn a failing worker for ever."""
-    import os
-
-    from sync.db import Store
-
     try:
         config = Config.from_env()
         store = Store(config.database_url)
@@ -160,176 +146,104 @@ def run_web(argv: list[str]) -> int:
     return 0  # not reached
 
 
-def run_demo(argv: list[str]) -> int:
-    """Everything on the embedded default: sandbox org, embedded Redis, SQLite, shell bot."""
-    import argparse
-    import os
-    import signal
-    from pathlib import Path
+# ---------------------------------------------------------------------------- the commands
+# The names are the Procfile's. A command's return value is its exit status.
 
-    parser = argparse.ArgumentParser(prog="python app.py demo")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--as", dest="as_email", default="admin@sandbox.example")
-    args = parser.parse_args(argv)
-    data_dir = Path(os.environ.get("CONNECTOR_DATA_DIR", "./.connector")).resolve()
-    logs = data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    lock = _demo_lock(data_dir)
-    if lock is None:
-        return 1
-
-    def stop(_signum, _frame):  # a closed terminal or `kill`: stop the children too (they have their own session)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
-    try:
-        return _demo(args, data_dir, logs, lock)
-    except KeyboardInterrupt:  # Ctrl-C before the shell is up: the children are stopped below
-        print(flush=True)
-        return 0
-    finally:
-        lock.close()
+class _Commands(click.Group):
+    def list_commands(self, ctx):  # in the order of the module docstring, not alphabetical
+        return list(self.commands)
 
 
-def _demo_lock(data_dir):
-    """One demo per data directory: a second `make demo` would start a second worker and
-    scheduler on the same store. An flock, so a demo killed with -9 leaves no stale lock:
-    the kernel drops it with the last process holding it (the children inherit it)."""
-    import fcntl
-    import os
-
-    path = data_dir / "demo.lock"
-    lock = open(path, "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "?"
-        lock.close()
-        print(f"a demo is already running on {data_dir} (pid {holder}); use it, or stop it (`exit` in its "
-              "shell) before starting another", file=sys.stderr)
-        return None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"{os.getpid()}\n")
-    lock.flush()
-    return lock
+@click.group(cls=_Commands, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]},
+             help="The connector's processes, by their Procfile names. Processes refuse to start on a database "
+                  "that `migrate` has not brought up to date (exit 2); `web|worker|scheduler|bot --check` imports "
+                  "what that process imports and exits 0, without reading the configuration or connecting.")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
-def _demo(args, data_dir, logs, lock) -> int:
-    import json
-    import os
-    import subprocess
-    import time
+def _check_option(fn):
+    return click.option("--check", is_flag=True, help="import what the process imports, connect to nothing")(fn)
 
-    from sync.redis_server import EmbeddedRedis
 
-    info_path = data_dir / "sandbox" / "sandbox.json"
-    info_path.unlink(missing_ok=True)
-    env = {**os.environ, "CONNECTOR_DATA_DIR": str(data_dir)}
-    env.setdefault("SYNC_POLL_INTERVAL", "30")
-    children: list[subprocess.Popen] = []
+@cli.command(help="The release step: bring the database schema up to date.")
+def migrate() -> int:
+    return run_migrate()
 
-    def spawn(name: str, cmd: list[str]) -> None:
-        out = open(logs / f"{name}.log", "ab")
-        # Own session: Ctrl-C in the shell reaches the demo only, which stops the children in
-        # order. They inherit the demo lock, so it holds while any of them runs.
-        children.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True, pass_fds=(lock.fileno(),)))
 
-    redis_server = EmbeddedRedis(data_dir)
-    try:
-        env.setdefault("REDIS_URL", redis_server.ensure_running())
-        spawn("sandbox", [sys.executable, "-m", "sandbox", "--data-dir", str(info_path.parent), "--seed", "1"])
-        deadline = time.monotonic() + 60
-        while not info_path.exists():
-            if time.monotonic() > deadline or children[0].poll() is not None:
-                print(f"the sandbox did not start; see {logs / 'sandbox.log'}", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
-        info = json.loads(info_path.read_text())
-        engine = os.environ.get("DEMO_ENGINE", "builtin")
-        if engine == "salesforce":  # issue 10: the sandbox org runs Salesforce's own connector v2
-            import requests
+@cli.command(context_settings=_PASS_THROUGH, help="The web process: gunicorn 'app:create_app()' [GUNICORN ARGS].")
+@_check_option
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+def web(check: bool, gunicorn_args: tuple[str, ...]) -> int:
+    return check_imports("web") if check else run_web(list(gunicorn_args))
 
-            requests.post(info["control_url"] + "/sf-connector", json={"present": True, "period": 30},
-                          verify=info["ca_path"], timeout=30).raise_for_status()
-        os.environ.update({k: env[k] for k in ("CONNECTOR_DATA_DIR", "REDIS_URL", "SYNC_POLL_INTERVAL")})
-        run_migrate()  # the release step, before any process starts (they only check the schema)
-        runtime = build_runtime()
-        spawn("web", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{args.port}", "--workers", "2",
-                      "--threads", "4", "app:create_app()"])
-        spawn("worker", [sys.executable, "app.py", "worker"])
-        spawn("scheduler", [sys.executable, "app.py", "scheduler"])
-        print(f"""
-pardot-connector demo is running
-  REST API         http://127.0.0.1:{args.port}/api/v1   (OpenAPI: /api/v1/openapi.json, health: /readyz)
-  Slack events     http://127.0.0.1:{args.port}/slack/events   (off until SLACK_* is set)
-  sandbox org      {info['base_url']}   (control API: {info['control_url']})
-  database         {runtime.config.database_url}
-  redis            {env['REDIS_URL']}
-  logs             {logs}/(sandbox|web|worker|scheduler).log
-  API token        FLASK_APP=app:create_app .venv/bin/flask tokens create --name me --role admin
 
-Type `help`. Start with `create owner #sync-errors` (the connector starts paused, R1),
-then `checklist`, `resume`, and approve as a different admin: `/as admin2@sandbox.example`,
-`approve ID`. Records then flow both ways every cycle. `exit` stops everything.
-""" + ("""Engine: Salesforce's own connector (DEMO_ENGINE=salesforce): start with
-`create owner #sync-errors --engine salesforce`, then `status`, `pause`, `resume`.
-""" if engine == "salesforce" else ""), flush=True)
-        from bot.shell import run_shell
+@cli.command(help="An RQ worker.")
+@_check_option
+def worker(check: bool) -> int:
+    if check:
+        return check_imports("worker")
+    from sync.worker import run_worker
 
-        return run_shell(runtime, ["--as", args.as_email])
-    finally:
-        for child in reversed(children):
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        redis_server.stop()
+    return run_worker(_runtime_or_die())
+
+
+@cli.command(help="Enqueues a cycle every SYNC_POLL_INTERVAL.")
+@_check_option
+def scheduler(check: bool) -> int:
+    if check:
+        return check_imports("scheduler")
+    from sync.scheduler import Scheduler
+
+    Scheduler(_runtime_or_die()).run()
+    return 0
+
+
+@cli.command(name="bot", help="Slack Socket Mode (when SLACK_APP_TOKEN is set).")
+@_check_option
+def bot_command(check: bool) -> int:
+    if check:
+        return check_imports("bot")
+    from bot.socket_mode import run_socket_mode
+
+    return run_socket_mode(_runtime_or_die())
+
+
+@cli.command(help="The chat commands in a terminal.")
+@click.option("--as", "as_email", help="act as this email address (default: CONNECTOR_SHELL_AS)")
+@click.option("--wait", type=float, help="at the end of input, wait up to this many seconds for queued jobs")
+@click.option("--first-cycle-wait", type=float, help="after creating the first connector, wait this long for "
+              "its first cycle")
+def shell(as_email: str | None, wait: float | None, first_cycle_wait: float | None) -> int:
+    from bot.shell import run_shell
+
+    argv = []  # the shell's own parser holds the defaults
+    for flag, value in (("--as", as_email), ("--wait", wait), ("--first-cycle-wait", first_cycle_wait)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return run_shell(_runtime_or_die(), argv)
+
+
+@cli.command(help="migrate, then sandbox, web, worker, scheduler and the shell on the embedded default.")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")), show_default="$PORT or 8000")
+@click.option("--as", "as_email", default="admin@sandbox.example", show_default=True)
+def demo(port: int, as_email: str) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(port, as_email, migrate=run_migrate, build_runtime=build_runtime)
+
+
+@cli.result_callback()
+def _exit_status(status: int | None, **_) -> None:
+    raise SystemExit(status or 0)
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    command = argv[0] if argv else "help"
-    if command in PROCESS_IMPORTS and "--check" in argv[1:]:
-        return check_imports(command)
-    if command == "migrate":
-        return run_migrate()
-    if command == "web":
-        return run_web(argv[1:])
-    if command == "demo":
-        return run_demo(argv[1:])
-    if command not in ("worker", "scheduler", "shell", "bot"):
-        print(__doc__)
-        return 0 if command == "help" else 2
-    try:
-        runtime = build_runtime()
-    except (ConfigError, SchemaNotCurrent) as exc:
-        _die(exc)
-    if command == "worker":
-        from sync.worker import run_worker
-
-        return run_worker(runtime)
-    if command == "scheduler":
-        from sync.scheduler import Scheduler
-
-        Scheduler(runtime).run()
-        return 0
-    if command == "shell":
-        from bot.shell import run_shell
-
-        return run_shell(runtime, argv[1:])
-    if command == "bot":
-        from bot.socket_mode import run_socket_mode
-
-        return run_socket_mode(runtime)
-    print(__doc__)
-    return 0 if command == "help" else 2
+    return cli.main(args=argv, prog_name="python app.py")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    main(sys.argv[1:])

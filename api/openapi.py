@@ -34,16 +34,16 @@ def field_errors(validator: Draft202012Validator, instance) -> dict[str, str]:
         path = ""
         for part in error.absolute_path:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        join = (lambda name: f"{path}.{name}" if path else name)
+        prefix = f"{path}." if path else ""
         if error.validator == "required":
             for name in error.validator_value:
                 if isinstance(error.instance, dict) and name not in error.instance:
-                    details.setdefault(join(name), "is required")
+                    details.setdefault(prefix + name, "is required")
         elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = set(error.schema.get("properties", {}))
             for name in error.instance:
                 if name not in allowed:
-                    details.setdefault(join(name), "is not a known field")
+                    details.setdefault(prefix + name, "is not a known field")
         else:
             details.setdefault(path or "body", error.message)
     return details

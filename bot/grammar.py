@@ -107,107 +107,163 @@ def parse(text: str) -> Command | ParseError:
         return Command("help")
     head, _, rest = text.partition(" ")
     word = ALIASES.get(head.lower(), head.lower())
-    rest = rest.strip()
-    tokens = rest.split()
     spec = SPEC.get(word)
     if spec is None:
         guess = closest(word)
         return ParseError(f"I don't know the command `{head}`.", guess, suggestion=True)
-
-    def bad(problem: str) -> ParseError:
-        return ParseError(problem, spec)
-
+    words = _Words(word, rest.strip(), spec)
     if word in ("version", "status", "checklist", "whoami"):
-        return bad(f"`{word}` takes no arguments; got `{rest}`.") if tokens else Command(word)
-    if word == "help":
-        if not tokens:
-            return Command("help")
-        topic = ALIASES.get(tokens[0].lower(), tokens[0].lower())
-        if topic not in SPEC or len(tokens) > 1:
-            return ParseError(f"There is no command `{rest}`.", closest(tokens[0]), suggestion=True)
-        return Command("help", {"topic": topic})
-    if word == "errors":
-        args: dict = {}
-        for token in tokens:
-            key = "status" if token.lower() in ERROR_STATUS_WORDS else "category"
-            if key in args:
-                return bad(f"`errors` takes one category and one of open|all; `{token}` is one too many.")
-            args[key] = token.lower()
-        return Command("errors", args)
-    if word in ("error", "dismiss", "approve", "job"):
-        if len(tokens) != 1:
-            return bad(f"`{word}` takes exactly one id.")
-        if word == "job":
-            return Command("job", {"job_id": tokens[0]})
-        number = _positive_int(tokens[0])
-        if number is None:
-            return bad(f"`{tokens[0]}` is not an id (a positive number).")
-        return Command(word, {"request_id" if word == "approve" else "error_id": number})
-    if word == "retry":
-        if len(tokens) != 1:
-            return bad("`retry` takes one error id or one category.")
-        number = _positive_int(tokens[0])
-        if number is not None:
-            return Command("retry", {"error_id": number})
-        if not tokens[0].isalpha():
-            return bad(f"`{tokens[0]}` is neither an error id nor a category.")
-        return Command("retry", {"category": tokens[0].lower()})
-    if word == "sync" and tokens and tokens[0].lower() == "status":
-        if len(tokens) != 2:
-            return ParseError("`sync status` takes one prospect id or one Salesforce id.", SPEC["sync status"])
-        key = "prospect_id" if tokens[1].lstrip("#").isdigit() else "crm_id"
-        return Command("sync_status", {key: tokens[1].lstrip("#") if key == "prospect_id" else tokens[1]})
-    if word == "sync":
-        if tokens and tokens[0].lower() in ("prospect", "prospects"):
-            tokens = tokens[1:]
-        if len(tokens) != 1:
-            return bad("`sync` takes one prospect id or one email address.")
-        number = _positive_int(tokens[0])
-        if number is not None:
-            return Command("sync", {"prospect_id": number})
-        if "@" in tokens[0]:
-            return Command("sync", {"email": tokens[0]})
-        return bad(f"`{tokens[0]}` is neither a prospect id (a number) nor an email address.")
-    if word == "send":
-        if len(tokens) != 2 or tokens[0].lower() not in SEND_OBJECTS:
-            return bad("`send` takes lead, contact or account and a Salesforce id.")
-        return Command("send", {"sobject": tokens[0].capitalize(), "crm_id": tokens[1]})
-    if word in ("pause", "resume"):
-        return Command(word, {"reason" if word == "pause" else "note": rest or None})
-    if word == "deny":
-        if not tokens:
-            return bad("`deny` needs the request id.")
-        number = _positive_int(tokens[0])
-        if number is None:
-            return bad(f"`{tokens[0]}` is not a request id (a positive number).")
-        reason = rest[len(tokens[0]):].strip()
-        return Command("deny", {"request_id": number, "reason": reason or None})
-    if word == "settings":
-        if not tokens:
-            return Command("settings")
-        if len(tokens) < 2:
-            return bad(f"`settings {tokens[0]}` needs a value: `settings {tokens[0]} VALUE`.")
-        return Command("settings", {"key": tokens[0], "value": _setting_value(rest[len(tokens[0]):].strip())})
-    if word == "create":
-        args = {}
-        i = 0
-        while i < len(tokens):
-            token = tokens[i].lower()
-            if token in VERSIONS and "version" not in args:
-                args["version"] = VERSIONS[token]
-            elif token == "owner" and i + 1 < len(tokens) and "owner" not in args:
-                args["owner"] = tokens[i + 1]
-                i += 1
-            elif token.startswith("--engine=") and "engine" not in args:  # R35
-                args["engine"] = token.split("=", 1)[1]
-            elif token in ("--engine", "engine") and i + 1 < len(tokens) and "engine" not in args:
-                args["engine"] = tokens[i + 1].lower()
-                i += 1
-            else:
-                return bad(f"I don't understand `{tokens[i]}` here.")
+        return words.bad(f"`{word}` takes no arguments; got `{words.rest}`.") if words.tokens else Command(word)
+    if word == "sync" and words.tokens and words.tokens[0].lower() == "status":
+        return _parse_sync_status(words)
+    parser = _PARSERS.get(word)
+    if parser is None:
+        raise AssertionError(f"no parser for {word}")  # every SPECS entry has one
+    return parser(words)
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A command's words after the command word."""
+    word: str
+    rest: str
+    spec: Spec
+
+    @property
+    def tokens(self) -> list[str]:
+        return self.rest.split()
+
+    def bad(self, problem: str) -> ParseError:
+        return ParseError(problem, self.spec)
+
+
+def _parse_help(w: _Words) -> Command | ParseError:
+    tokens = w.tokens
+    if not tokens:
+        return Command("help")
+    topic = ALIASES.get(tokens[0].lower(), tokens[0].lower())
+    if topic not in SPEC or len(tokens) > 1:
+        return ParseError(f"There is no command `{w.rest}`.", closest(tokens[0]), suggestion=True)
+    return Command("help", {"topic": topic})
+
+
+def _parse_errors(w: _Words) -> Command | ParseError:
+    args: dict = {}
+    for token in w.tokens:
+        key = "status" if token.lower() in ERROR_STATUS_WORDS else "category"
+        if key in args:
+            return w.bad(f"`errors` takes one category and one of open|all; `{token}` is one too many.")
+        args[key] = token.lower()
+    return Command("errors", args)
+
+
+def _parse_one_id(w: _Words) -> Command | ParseError:
+    """error ID, dismiss ID, approve REQUEST_ID, job ID."""
+    tokens = w.tokens
+    if len(tokens) != 1:
+        return w.bad(f"`{w.word}` takes exactly one id.")
+    if w.word == "job":
+        return Command("job", {"job_id": tokens[0]})
+    number = _positive_int(tokens[0])
+    if number is None:
+        return w.bad(f"`{tokens[0]}` is not an id (a positive number).")
+    return Command(w.word, {"request_id" if w.word == "approve" else "error_id": number})
+
+
+def _parse_retry(w: _Words) -> Command | ParseError:
+    tokens = w.tokens
+    if len(tokens) != 1:
+        return w.bad("`retry` takes one error id or one category.")
+    number = _positive_int(tokens[0])
+    if number is not None:
+        return Command("retry", {"error_id": number})
+    if not tokens[0].isalpha():
+        return w.bad(f"`{tokens[0]}` is neither an error id nor a category.")
+    return Command("retry", {"category": tokens[0].lower()})
+
+
+def _parse_sync_status(w: _Words) -> Command | ParseError:
+    tokens = w.tokens
+    if len(tokens) != 2:
+        return ParseError("`sync status` takes one prospect id or one Salesforce id.", SPEC["sync status"])
+    key = "prospect_id" if tokens[1].lstrip("#").isdigit() else "crm_id"
+    return Command("sync_status", {key: tokens[1].lstrip("#") if key == "prospect_id" else tokens[1]})
+
+
+def _parse_sync(w: _Words) -> Command | ParseError:
+    tokens = w.tokens
+    if tokens and tokens[0].lower() in ("prospect", "prospects"):
+        tokens = tokens[1:]
+    if len(tokens) != 1:
+        return w.bad("`sync` takes one prospect id or one email address.")
+    number = _positive_int(tokens[0])
+    if number is not None:
+        return Command("sync", {"prospect_id": number})
+    if "@" in tokens[0]:
+        return Command("sync", {"email": tokens[0]})
+    return w.bad(f"`{tokens[0]}` is neither a prospect id (a number) nor an email address.")
+
+
+def _parse_send(w: _Words) -> Command | ParseError:
+    tokens = w.tokens
+    if len(tokens) != 2 or tokens[0].lower() not in SEND_OBJECTS:
+        return w.bad("`send` takes lead, contact or account and a Salesforce id.")
+    return Command("send", {"sobject": tokens[0].capitalize(), "crm_id": tokens[1]})
+
+
+def _parse_note(w: _Words) -> Command:
+    """pause [REASON], resume [NOTE]."""
+    return Command(w.word, {"reason" if w.word == "pause" else "note": w.rest or None})
+
+
+def _parse_deny(w: _Words) -> Command | ParseError:
+    tokens = w.tokens
+    if not tokens:
+        return w.bad("`deny` needs the request id.")
+    number = _positive_int(tokens[0])
+    if number is None:
+        return w.bad(f"`{tokens[0]}` is not a request id (a positive number).")
+    reason = w.rest[len(tokens[0]):].strip()
+    return Command("deny", {"request_id": number, "reason": reason or None})
+
+
+def _parse_settings(w: _Words) -> Command | ParseError:
+    tokens = w.tokens
+    if not tokens:
+        return Command("settings")
+    if len(tokens) < 2:
+        return w.bad(f"`settings {tokens[0]}` needs a value: `settings {tokens[0]} VALUE`.")
+    return Command("settings", {"key": tokens[0], "value": _setting_value(w.rest[len(tokens[0]):].strip())})
+
+
+def _parse_create(w: _Words) -> Command | ParseError:
+    tokens = w.tokens
+    args = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i].lower()
+        if token in VERSIONS and "version" not in args:
+            args["version"] = VERSIONS[token]
+        elif token == "owner" and i + 1 < len(tokens) and "owner" not in args:
+            args["owner"] = tokens[i + 1]
             i += 1
-        return Command("create", args)
-    raise AssertionError(f"no parser for {word}")  # every SPECS entry is handled above
+        elif token.startswith("--engine=") and "engine" not in args:  # R35
+            args["engine"] = token.split("=", 1)[1]
+        elif token in ("--engine", "engine") and i + 1 < len(tokens) and "engine" not in args:
+            args["engine"] = tokens[i + 1].lower()
+            i += 1
+        else:
+            return w.bad(f"I don't understand `{tokens[i]}` here.")
+        i += 1
+    return Command("create", args)
+
+
+_PARSERS = {
+    "help": _parse_help, "errors": _parse_errors, "error": _parse_one_id, "dismiss": _parse_one_id,
+    "approve": _parse_one_id, "job": _parse_one_id, "retry": _parse_retry, "sync": _parse_sync,
+    "send": _parse_send, "pause": _parse_note, "resume": _parse_note, "deny": _parse_deny,
+    "settings": _parse_settings, "create": _parse_create,
+}
 
 
 def _setting_value(text: str):

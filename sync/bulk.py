@@ -26,17 +26,12 @@ class BulkRow:
     key: str                 # how the error queue names the source record
     values: dict             # Pardot fields to write
     match: tuple[str, str] | None  # (match column, value), or None to match by email
-    source: object = None    # what the caller needs back (CrmRow, CreateLead…)
 
 
 @dataclass
 class BulkResult:
     failed: dict[str, RemoteError] = field(default_factory=dict)  # row key → why
     calls: int = 0
-
-
-class ImportFailed(Exception):
-    pass
 
 
 def _csv(rows: list[BulkRow]) -> tuple[str, list[str]]:

@@ -55,35 +55,50 @@ def _crm_id_field_item(c: Connector, checks: dict) -> dict:
     return _item("crm_id_field", title, "pass", f"{name} exists in Pardot (read at {read['at']})")
 
 
-def build_checklist(s: Session, c: Connector, config) -> dict:
+def build_checklist(s: Session, c: Connector, config) -> dict:  # noqa: ARG001 - the service passes it
     checks = c.checks or {}
+    rules = {r.sobject: r for r in s.scalars(select(MdsRule).where(MdsRule.connector_id == c.id))}
     items = [
         _credential_item(checks, "salesforce", "Salesforce credentials verified"),
         _credential_item(checks, "pardot", "Pardot credentials verified"),
         _item("connector_version", "Connector version known",
               "pass" if c.version in (1, 2) else "fail", f"version {c.version}"),
+        _connector_user_item(s, c),
+        _mds_item(s, c, checks, rules),
+        _mappings_item(s, c, checks, rules),
+        _item("ampsea", "AMPSEA setting reviewed", "pass" if c.ampsea_reviewed else "warn",
+              f"allow multiple prospects with the same email is {'on' if c.ampsea else 'off'}"
+              + ("" if c.ampsea_reviewed else "; not reviewed yet (set it explicitly in the settings)")),
+        _user_matching_item(s, c),
+        _crm_id_field_item(c, checks),
+        _item("error_queue_owner", "Sync error queue owner set",
+              "pass" if c.error_queue_owner else "fail",
+              f"errors go to {c.error_queue_owner}" if c.error_queue_owner
+              else "nobody monitors the sync error queue; set error_queue_owner"),
     ]
+    return {"passed": not any(i["result"] == "fail" for i in items), "items": items,
+            "checked_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}
 
-    # Connector user (R3).
+
+def _connector_user_item(s: Session, c: Connector) -> dict:
+    """The connector user (R3): the integration user, or an active Salesforce user."""
+    title = "Connector user chosen and valid"
     if c.connector_user == "integration":
-        items.append(_item("connector_user", "Connector user chosen and valid", "pass",
-                           "the integration user (syncs all records)"))
-    else:
-        user = s.scalars(select(UserMatch).where(UserMatch.connector_id == c.id,
-                                                 func.lower(UserMatch.salesforce_username) == c.connector_user.lower())
-                         ).first()
-        if user is None:
-            items.append(_item("connector_user", "Connector user chosen and valid", "fail",
-                               f"no Salesforce user {c.connector_user} seen in the last metadata sync"))
-        elif not user.salesforce_active:
-            items.append(_item("connector_user", "Connector user chosen and valid", "fail",
-                               f"Salesforce user {c.connector_user} is inactive"))
-        else:
-            items.append(_item("connector_user", "Connector user chosen and valid", "pass",
-                               f"custom connector user {c.connector_user}"))
+        return _item("connector_user", title, "pass", "the integration user (syncs all records)")
+    user = s.scalars(select(UserMatch).where(UserMatch.connector_id == c.id,
+                                             func.lower(UserMatch.salesforce_username) == c.connector_user.lower())
+                     ).first()
+    if user is None:
+        return _item("connector_user", title, "fail",
+                     f"no Salesforce user {c.connector_user} seen in the last metadata sync")
+    if not user.salesforce_active:
+        return _item("connector_user", title, "fail", f"Salesforce user {c.connector_user} is inactive")
+    return _item("connector_user", title, "pass", f"custom connector user {c.connector_user}")
 
-    # MDS (R3, R22).
-    rules = {r.sobject: r for r in s.scalars(select(MdsRule).where(MdsRule.connector_id == c.id))}
+
+def _mds_item(s: Session, c: Connector, checks: dict, rules: dict) -> dict:
+    """Marketing Data Sharing (R3, R22)."""
+    title = "Marketing Data Sharing"
     shared = s.scalar(select(func.count()).select_from(Connector).where(
         Connector.connector_user == "integration")) or 0
     if c.mds_enabled:
@@ -92,38 +107,34 @@ def build_checklist(s: Session, c: Connector, config) -> dict:
         bad = [f"{r.sobject}.{r.field} does not exist" for r in rules.values()
                if describe.get(r.sobject) and r.field not in describe[r.sobject]]
         if missing:
-            items.append(_item("mds", "Marketing Data Sharing", "fail",
-                               f"rules missing for {', '.join(sorted(missing))} (R22)"))
-        elif bad:
-            items.append(_item("mds", "Marketing Data Sharing", "fail", "; ".join(bad)))
-        else:
-            items.append(_item("mds", "Marketing Data Sharing", "pass",
-                               ", ".join(f"{r.sobject}.{r.field} = {r.value!r}" for r in rules.values())))
-    elif c.connector_user == "integration" and shared > 1:
-        items.append(_item("mds", "Marketing Data Sharing", "fail",
-                           "several business units share the integration user; MDS is required (R3)"))
-    else:
-        items.append(_item("mds", "Marketing Data Sharing", "pass", "MDS off: every record is synced"))
+            return _item("mds", title, "fail", f"rules missing for {', '.join(sorted(missing))} (R22)")
+        if bad:
+            return _item("mds", title, "fail", "; ".join(bad))
+        return _item("mds", title, "pass",
+                     ", ".join(f"{r.sobject}.{r.field} = {r.value!r}" for r in rules.values()))
+    if c.connector_user == "integration" and shared > 1:
+        return _item("mds", title, "fail",
+                     "several business units share the integration user; MDS is required (R3)")
+    return _item("mds", title, "pass", "MDS off: every record is synced")
 
-    # Field mappings against the Salesforce describe.
+
+def _mappings_item(s: Session, c: Connector, checks: dict, rules: dict) -> dict:
+    """Field mappings against the Salesforce describe."""
     mappings = [Mapping(m.pardot_field, m.lead_field, m.contact_field, m.account_field, m.behaviour,
                         m.overwrite_with_empty)
                 for m in s.scalars(select(FieldMapping).where(FieldMapping.connector_id == c.id))]
     describe = checks.get("describe")
     if not describe:
-        items.append(_item("field_mappings", "Field mappings valid", "fail",
-                           "the Salesforce describe has not been read yet (the next cycle reads it)"))
-    else:
-        problems = check_against_describe(mappings, describe, {o: r.field for o, r in rules.items()})
-        items.append(_item("field_mappings", "Field mappings valid", "fail" if problems else "pass",
-                           "; ".join(f"{k}: {v}" for k, v in problems.items()) if problems
-                           else f"{len(mappings)} mappings fit the describe"))
+        return _item("field_mappings", "Field mappings valid", "fail",
+                     "the Salesforce describe has not been read yet (the next cycle reads it)")
+    problems = check_against_describe(mappings, describe, {o: r.field for o, r in rules.items()})
+    return _item("field_mappings", "Field mappings valid", "fail" if problems else "pass",
+                 "; ".join(f"{k}: {v}" for k, v in problems.items()) if problems
+                 else f"{len(mappings)} mappings fit the describe")
 
-    items.append(_item("ampsea", "AMPSEA setting reviewed", "pass" if c.ampsea_reviewed else "warn",
-                       f"allow multiple prospects with the same email is {'on' if c.ampsea else 'off'}"
-                       + ("" if c.ampsea_reviewed else "; not reviewed yet (set it explicitly in the settings)")))
 
-    # Owners: every Pardot user prospects are assigned to has a Salesforce user.
+def _user_matching_item(s: Session, c: Connector) -> dict:
+    """Owners: every Pardot user prospects are assigned to has a Salesforce user."""
     assigned = set(s.scalars(select(Prospect.assigned_to_id).distinct().where(
         Prospect.connector_id == c.id, Prospect.assigned_to_id.is_not(None), Prospect.is_deleted.is_(False))))
     matches = {m.pardot_user_id: m for m in s.scalars(select(UserMatch).where(
@@ -132,17 +143,7 @@ def build_checklist(s: Session, c: Connector, config) -> dict:
     unknown = len(assigned - set(matches))
     if unmatched or unknown:
         names = ", ".join(sorted(unmatched)[:5]) + (f" and {unknown} unknown users" if unknown else "")
-        items.append(_item("user_matching", "Pardot users matched to Salesforce users", "warn",
-                           f"no Salesforce user for {names}; their prospects' leads go to the connector user"))
-    else:
-        items.append(_item("user_matching", "Pardot users matched to Salesforce users", "pass",
-                           "every assigned owner has a Salesforce user"))
-
-    items.append(_crm_id_field_item(c, checks))
-
-    items.append(_item("error_queue_owner", "Sync error queue owner set",
-                       "pass" if c.error_queue_owner else "fail",
-                       f"errors go to {c.error_queue_owner}" if c.error_queue_owner
-                       else "nobody monitors the sync error queue; set error_queue_owner"))
-    return {"passed": not any(i["result"] == "fail" for i in items), "items": items,
-            "checked_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}
+        return _item("user_matching", "Pardot users matched to Salesforce users", "warn",
+                     f"no Salesforce user for {names}; their prospects' leads go to the connector user")
+    return _item("user_matching", "Pardot users matched to Salesforce users", "pass",
+                 "every assigned owner has a Salesforce user")

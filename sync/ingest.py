@@ -5,9 +5,9 @@ own writes coming back are dropped (R18) at the cost of no API call. What did
 change goes to the durable pending list, which the reconciler works off."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
-from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import select

@@ -40,10 +40,6 @@ class MergeResult:
     to_pardot: dict = field(default_factory=dict)
     merged: dict = field(default_factory=dict)  # the values both sides hold afterwards
 
-    @property
-    def nothing_to_do(self) -> bool:
-        return not self.to_salesforce and not self.to_pardot
-
 
 def merge(mappings: list[Mapping], sobject: str, sf: dict, pardot: dict, base: dict | None,
           sf_modstamp: datetime, pardot_updated: datetime) -> MergeResult:

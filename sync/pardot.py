@@ -18,8 +18,18 @@ import requests
 from sync.budget import next_utc_midnight
 from sync.http import make_session, retry_after
 from sync.remote import (
-    PARDOT_BAD_TOKEN, PARDOT_CONCURRENCY, PARDOT_DAILY_LIMIT, PARDOT_MINUTE_LIMIT, PARDOT_NOT_FOUND,
-    BudgetExhausted, RemoteCallError, RemoteError, RetryPolicy, categorize_pardot, connection_error, is_retryable,
+    PARDOT_BAD_TOKEN,
+    PARDOT_CONCURRENCY,
+    PARDOT_DAILY_LIMIT,
+    PARDOT_MINUTE_LIMIT,
+    PARDOT_NOT_FOUND,
+    BudgetExhausted,
+    RemoteCallError,
+    RemoteError,
+    RetryPolicy,
+    categorize_pardot,
+    connection_error,
+    is_retryable,
 )
 from sync.semaphore import RedisSemaphore, SemaphoreTimeout
 

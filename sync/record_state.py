@@ -63,66 +63,14 @@ def _error(e: SyncError) -> dict:
 def read_state(s: Session, c: Connector, side: str, record_id) -> dict | None:
     """The state of a prospect (side "pardot") or a CRM record (side "salesforce"), or None when
     the connector has never seen that id."""
-    cid = c.id
-    if side == "pardot":
-        link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
-                                                  RecordLink.prospect_id == record_id)).first()
-        mirror = s.get(Prospect, (cid, record_id))
-        record = {"type": "Prospect", "id": str(record_id)}
-        deleted = bool(mirror and mirror.is_deleted)
-    else:
-        link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
-                                                  RecordLink.crm_id == record_id)).first()
-        mirror = s.get(CrmRecord, (cid, record_id))
-        record = {"type": mirror.sobject if mirror else (link.crm_type if link else CRM_PREFIXES[record_id[:3]]),
-                  "id": record_id}
-        deleted = bool(mirror and mirror.is_deleted)
+    link, mirror, record = _lookup(s, c.id, side, record_id)
+    deleted = bool(mirror and mirror.is_deleted) or bool(link is not None and link.deleted_in_crm)
     key = str(record_id)
-    why = s.get(RecordState, (cid, side, key))
-
-    # Work waiting for either half of the pair, and open errors about either half.
-    pending_keys = [(side, key)]
-    error_terms = [SyncError.prospect_id == record_id] if side == "pardot" else [SyncError.crm_id == record_id]
-    error_terms.append(SyncError.record_key == key)
-    if link is not None:
-        if side == "pardot":
-            pending_keys.append(("salesforce", link.crm_id))
-            error_terms.append(SyncError.crm_id == link.crm_id)
-        else:
-            pending_keys.append(("pardot", str(link.prospect_id)))
-            error_terms.append(SyncError.prospect_id == link.prospect_id)
-        deleted = deleted or link.deleted_in_crm
-    pending = any(s.get(PendingChange, (cid, sd, rid)) is not None for sd, rid in pending_keys)
-    errors = s.scalars(select(SyncError).where(SyncError.connector_id == cid, SyncError.status.in_(OPEN),
-                                               or_(*error_terms)).order_by(SyncError.id)).all()
+    why = s.get(RecordState, (c.id, side, key))
+    pending, errors = _waiting(s, c.id, side, record_id, link)
     if link is None and mirror is None and why is None and not pending and not errors:
         return None
-
-    if errors:
-        state, reason = "in_error", f"{len(errors)} open sync error{'s' if len(errors) != 1 else ''}: " \
-                                    f"{errors[0].category}: {errors[0].message}"
-    elif deleted or (link is None and why is not None and why.state in DELETED_STATES):
-        state = "deleted"
-        reason = (why.detail if why is not None and why.state in DELETED_STATES
-                  else "deleted in Salesforce (R19)" if link is not None and link.deleted_in_crm
-                  else "in the Pardot recycle bin" if side == "pardot" else "deleted in Salesforce")
-    elif c.state == "paused":  # R5: nothing moves for this record until reactivation, linked or not
-        state = "paused"
-        reason = (f"the connector is paused{' by ' + c.paused_by if c.paused_by else ''} (R5); "
-                  "changes wait until it is reactivated")
-    elif pending:
-        state, reason = "pending", "a change is waiting for the next cycle (R17)"
-    elif link is not None:
-        state = "linked"
-        reason = f"synced with {'Prospect ' + str(link.prospect_id) if side == 'salesforce' else link.crm_type + ' ' + link.crm_id}"
-        if link.outside_mds:
-            reason += "; outside Marketing Data Sharing, so no longer updated (R24)"
-    elif why is not None:
-        state = "unassigned_no_match" if why.state == "unassigned_no_match" else "not_linked"
-        reason = why.detail or why.state.replace("_", " ")
-    else:
-        state, reason = "unknown", "seen by the connector but not reconciled yet"
-
+    state, reason = _judge(c, side, link, why, deleted, pending, errors)
     linked = None
     if link is not None:
         linked = ({"type": link.crm_type, "id": link.crm_id} if side == "pardot"
@@ -140,3 +88,61 @@ def read_state(s: Session, c: Connector, side: str, record_id) -> dict | None:
         "open_errors": [_error(e) for e in errors],
         "connector_state": c.state,
     }
+
+
+def _lookup(s: Session, cid: int, side: str, record_id):
+    """(link, mirror row, the record as the answer names it)."""
+    if side == "pardot":
+        link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
+                                                  RecordLink.prospect_id == record_id)).first()
+        return link, s.get(Prospect, (cid, record_id)), {"type": "Prospect", "id": str(record_id)}
+    link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
+                                              RecordLink.crm_id == record_id)).first()
+    mirror = s.get(CrmRecord, (cid, record_id))
+    record = {"type": mirror.sobject if mirror else (link.crm_type if link else CRM_PREFIXES[record_id[:3]]),
+              "id": record_id}
+    return link, mirror, record
+
+
+def _waiting(s: Session, cid: int, side: str, record_id, link) -> tuple[bool, list]:
+    """Work waiting for either half of the pair, and open errors about either half."""
+    key = str(record_id)
+    pending_keys = [(side, key)]
+    error_terms = [SyncError.prospect_id == record_id] if side == "pardot" else [SyncError.crm_id == record_id]
+    error_terms.append(SyncError.record_key == key)
+    if link is not None:
+        if side == "pardot":
+            pending_keys.append(("salesforce", link.crm_id))
+            error_terms.append(SyncError.crm_id == link.crm_id)
+        else:
+            pending_keys.append(("pardot", str(link.prospect_id)))
+            error_terms.append(SyncError.prospect_id == link.prospect_id)
+    pending = any(s.get(PendingChange, (cid, sd, rid)) is not None for sd, rid in pending_keys)
+    errors = s.scalars(select(SyncError).where(SyncError.connector_id == cid, SyncError.status.in_(OPEN),
+                                               or_(*error_terms)).order_by(SyncError.id)).all()
+    return pending, errors
+
+
+def _judge(c: Connector, side: str, link, why, deleted: bool, pending: bool, errors: list) -> tuple[str, str]:
+    """The record's state and why, the first that applies: errors, deleted, paused, pending, linked."""
+    if errors:
+        return "in_error", f"{len(errors)} open sync error{'s' if len(errors) != 1 else ''}: " \
+                           f"{errors[0].category}: {errors[0].message}"
+    if deleted or (link is None and why is not None and why.state in DELETED_STATES):
+        return "deleted", (why.detail if why is not None and why.state in DELETED_STATES
+                           else "deleted in Salesforce (R19)" if link is not None and link.deleted_in_crm
+                           else "in the Pardot recycle bin" if side == "pardot" else "deleted in Salesforce")
+    if c.state == "paused":  # R5: nothing moves for this record until reactivation, linked or not
+        return "paused", (f"the connector is paused{' by ' + c.paused_by if c.paused_by else ''} (R5); "
+                          "changes wait until it is reactivated")
+    if pending:
+        return "pending", "a change is waiting for the next cycle (R17)"
+    if link is not None:
+        reason = f"synced with {'Prospect ' + str(link.prospect_id) if side == 'salesforce' else link.crm_type + ' ' + link.crm_id}"
+        if link.outside_mds:
+            reason += "; outside Marketing Data Sharing, so no longer updated (R24)"
+        return "linked", reason
+    if why is not None:
+        return ("unassigned_no_match" if why.state == "unassigned_no_match" else "not_linked",
+                why.detail or why.state.replace("_", " "))
+    return "unknown", "seen by the connector but not reconciled yet"

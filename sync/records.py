@@ -19,6 +19,9 @@ SF_META_FIELDS = {
 }
 EMAIL_FIELD = {"Lead": "Email", "Contact": "Email", "Account": "PersonEmail"}
 KEY_PREFIX = {"00Q": "Lead", "003": "Contact", "001": "Account"}
+SYNC_OBJECTS = ("Lead", "Contact", "Account")
+# Person accounts sync as contacts; business accounts do not sync.
+OBJECT_FILTER = {"Lead": "", "Contact": "IsPersonAccount = false", "Account": "IsPersonAccount = true"}
 
 
 def parse_datetime(value: str | None) -> datetime | None:
@@ -38,10 +41,6 @@ def soql_datetime(value: datetime) -> str:
 
 def pardot_datetime(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
-def sobject_of(crm_id: str) -> str | None:
-    return KEY_PREFIX.get(crm_id[:3])
 
 
 def sf_fields(sobject: str, mappings: list[Mapping], mds_field: str | None) -> list[str]:

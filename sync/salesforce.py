@@ -20,9 +20,16 @@ import jwt
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
 from sync.http import make_session, retry_after
 from sync.remote import (
-    BudgetExhausted, RemoteCallError, RemoteError, RetryPolicy, categorize_salesforce, connection_error, is_retryable,
+    BudgetExhausted,
+    RemoteCallError,
+    RemoteError,
+    RetryPolicy,
+    categorize_salesforce,
+    connection_error,
+    is_retryable,
 )
 
 T = TypeVar("T")

@@ -115,6 +115,20 @@ def test_the_procfile_runs_the_migrate_release_step_then_the_four_processes():
     assert set(procs) == {"release", "web", "worker", "scheduler", "bot"}
 
 
+def test_app_py_is_one_command_group_named_as_the_procfile(tmp_path):
+    """Issue 12: `python app.py web|worker|scheduler|bot|shell|demo|migrate`, one click group whose
+    names are the Procfile's (before: argv parsed by hand, no group to list). An unknown command
+    is refused with exit 2 and no traceback."""
+    from app import cli
+
+    assert set(cli.commands) == {"web", "worker", "scheduler", "bot", "shell", "demo", "migrate"}
+    for name, cmd in _procfile().items():
+        assert cmd.split()[:3] == ["python", "app.py", "migrate" if name == "release" else name]
+    out = subprocess.run([sys.executable, "app.py", "nonsense"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=False, env={**os.environ, "CONNECTOR_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 2 and "No such command 'nonsense'" in out.stderr and "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize("process", ["web", "worker", "scheduler", "bot"])
 def test_check_imports_what_the_process_imports_and_connects_to_nothing(process, tmp_path):
     """`python app.py PROCESS --check` exits 0 with nothing to connect to: no org, no sandbox,
