@@ -15,7 +15,12 @@ from typing import Callable
 
 from sandbox import pardot_fields as pf
 from sandbox.pardot_errors import (
-    EMAIL_IN_USE, INVALID_USER_ID, MISSING_PROPERTY, RECORD_DELETED, PardotError, bad_request,
+    EMAIL_IN_USE,
+    INVALID_USER_ID,
+    MISSING_PROPERTY,
+    RECORD_DELETED,
+    PardotError,
+    bad_request,
     not_found,
 )
 from sandbox.pardot_imports import ImportStore

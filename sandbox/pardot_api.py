@@ -18,11 +18,24 @@ from sandbox import pardot_custom_fields, pardot_imports_api, pardot_paging, sf_
 from sandbox import pardot_fields as pf
 from sandbox.context import runtime
 from sandbox.pardot_errors import (
-    INVALID_HEADER, INVALID_JSON, INVALID_PROPERTY, INVALID_TOKEN, MISSING_HEADER,
-    UNKNOWN_BUSINESS_UNIT, PardotError, bad_request,
+    INVALID_HEADER,
+    INVALID_JSON,
+    INVALID_PROPERTY,
+    INVALID_TOKEN,
+    MISSING_HEADER,
+    UNKNOWN_BUSINESS_UNIT,
+    PardotError,
+    bad_request,
 )
 from sandbox.pardot_http import (
-    base_url, flag, json_body, jsonify, one, org, parse_id, selected_fields,
+    base_url,
+    flag,
+    json_body,
+    jsonify,
+    one,
+    org,
+    parse_id,
+    selected_fields,
 )
 
 _BU_RE = re.compile(r"^0Uv[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?$")

@@ -14,8 +14,13 @@ from flask import Blueprint, Response, g, request
 
 from sandbox import pardot_fields as pf
 from sandbox.pardot_errors import (
-    INVALID_PROPERTY, INVALID_QUERY_FIELDS, INVALID_QUERY_PARAMETERS, INVALID_WRITE_FIELDS, MISSING_PROPERTY,
-    bad_request, not_found,
+    INVALID_PROPERTY,
+    INVALID_QUERY_FIELDS,
+    INVALID_QUERY_PARAMETERS,
+    INVALID_WRITE_FIELDS,
+    MISSING_PROPERTY,
+    bad_request,
+    not_found,
 )
 from sandbox.pardot_http import base_url, json_body, jsonify, org
 

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sandbox.pardot_errors import (
-    INVALID_EMAIL, INVALID_PROPERTY, INVALID_QUERY_FIELDS, INVALID_TIMESTAMP,
-    INVALID_WRITE_FIELDS, REQUIRED_PARAMETER_MISSING, bad_request,
+    INVALID_EMAIL,
+    INVALID_PROPERTY,
+    INVALID_QUERY_FIELDS,
+    INVALID_TIMESTAMP,
+    INVALID_WRITE_FIELDS,
+    REQUIRED_PARAMETER_MISSING,
+    bad_request,
 )
 
 OBJECTS = ("prospects", "users", "campaigns")

@@ -9,7 +9,13 @@ from flask import Response, request
 from sandbox import pardot_fields as pf
 from sandbox.context import pardot_org as org  # noqa: F401  (re-exported for the route modules)
 from sandbox.pardot_errors import (
-    EMPTY_BODY, INVALID_DELETED, INVALID_JSON, UNSUPPORTED_CONTENT_TYPE, PardotError, bad_request, not_found,
+    EMPTY_BODY,
+    INVALID_DELETED,
+    INVALID_JSON,
+    UNSUPPORTED_CONTENT_TYPE,
+    PardotError,
+    bad_request,
+    not_found,
 )
 
 

@@ -15,8 +15,17 @@ from dataclasses import dataclass, field
 
 from sandbox import pardot_fields as pf
 from sandbox.pardot_errors import (
-    IMPORT_NO_DATA, IMPORT_NOT_OPEN, IMPORT_STATE_FORBIDS, INVALID_CSV, INVALID_CSV_FIELDS,
-    INVALID_PROPERTY, MISSING_PROPERTY, TOO_MANY_BATCHES, PardotError, bad_request, not_found,
+    IMPORT_NO_DATA,
+    IMPORT_NOT_OPEN,
+    IMPORT_STATE_FORBIDS,
+    INVALID_CSV,
+    INVALID_CSV_FIELDS,
+    INVALID_PROPERTY,
+    MISSING_PROPERTY,
+    TOO_MANY_BATCHES,
+    PardotError,
+    bad_request,
+    not_found,
 )
 
 MATCH_COLUMNS = ("matchId", "matchSalesforceId", "matchEmail")

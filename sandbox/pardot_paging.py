@@ -9,8 +9,13 @@ from flask import request
 from sandbox import pardot_fields as pf
 from sandbox.context import app_state
 from sandbox.pardot_errors import (
-    INVALID_DELETED, INVALID_LIMIT, INVALID_QUERY_PARAMETERS, INVALID_SORT_BY, TOO_MANY_FILTERS,
-    WARNING_TOKEN_SEQUENCE_EXCEEDED, bad_request,
+    INVALID_DELETED,
+    INVALID_LIMIT,
+    INVALID_QUERY_PARAMETERS,
+    INVALID_SORT_BY,
+    TOO_MANY_FILTERS,
+    WARNING_TOKEN_SEQUENCE_EXCEEDED,
+    bad_request,
 )
 from sandbox.pardot_http import base_url, jsonify, org
 from sandbox.pardot_table import QuerySpec

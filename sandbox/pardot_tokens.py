@@ -12,7 +12,9 @@ import json
 import secrets
 
 from sandbox.pardot_errors import (
-    PAGE_TOKEN_EXPIRED, PAGE_TOKEN_INVALID, bad_request,
+    PAGE_TOKEN_EXPIRED,
+    PAGE_TOKEN_INVALID,
+    bad_request,
 )
 
 TOKEN_TTL_SECONDS = 4 * 3600          # documented: tokens are valid for 4 hours

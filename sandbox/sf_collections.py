@@ -5,7 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from .sf_rest import (
-    MAX_COLLECTION, body_json, field_list, json_response, object_schema, org, render_record, router,
+    MAX_COLLECTION,
+    body_json,
+    field_list,
+    json_response,
+    object_schema,
+    org,
+    render_record,
+    router,
     user_id,
 )
 from .sf_schema import schema_for

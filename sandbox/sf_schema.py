@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from .ids import KEY_PREFIXES
 
+
 @dataclass(frozen=True)
 class Field:
     name: str

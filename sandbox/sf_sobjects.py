@@ -7,8 +7,16 @@ import datetime as dt
 from flask import Blueprint, request
 
 from .sf_rest import (
-    MAX_COLLECTION, body_json, field_list, json_response, not_found, object_schema, org,
-    render_record, router, user_id,
+    MAX_COLLECTION,
+    body_json,
+    field_list,
+    json_response,
+    not_found,
+    object_schema,
+    org,
+    render_record,
+    router,
+    user_id,
 )
 from .sf_schema import SCHEMAS
 from .sf_values import UTC, SfError, parse_datetime, render

@@ -13,8 +13,17 @@ from __future__ import annotations
 from .soql_eval import execute
 from .soql_parser import parse
 from .soql_tree import (
-    Compare, FieldRef, InList, Literal, Logical, OrderItem, Query, SoqlError, format_datetime,
-    parse_date_literal, parse_datetime_literal,
+    Compare,
+    FieldRef,
+    InList,
+    Literal,
+    Logical,
+    OrderItem,
+    Query,
+    SoqlError,
+    format_datetime,
+    parse_date_literal,
+    parse_datetime_literal,
 )
 
 __all__ = ["Compare", "FieldRef", "InList", "Literal", "Logical", "OrderItem", "Query", "SoqlError",

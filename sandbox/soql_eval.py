@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 from .ids import to18
 from .soql_lexer import unsupported
-from .soql_tree import Compare, InList, Literal, Logical, Names, Query, UTC
+from .soql_tree import UTC, Compare, InList, Literal, Logical, Names, Query
 
 ID_TYPES = frozenset({"id", "reference"})
 

@@ -7,7 +7,6 @@ import datetime as dt
 import re
 from typing import Any
 
-
 UTC = dt.timezone.utc
 
 STRING_TYPES = frozenset({"string", "email", "phone", "picklist", "textarea", "url", "combobox",

@@ -4,7 +4,12 @@ from datetime import datetime, timezone
 import pytest
 
 from sync.remote import (
-    CATEGORIES, BudgetExhausted, RemoteCallError, RemoteError, categorize_pardot, categorize_salesforce,
+    CATEGORIES,
+    BudgetExhausted,
+    RemoteCallError,
+    RemoteError,
+    categorize_pardot,
+    categorize_salesforce,
 )
 
 

@@ -12,8 +12,16 @@ from __future__ import annotations
 
 import time
 
-from tests.drills.procs_harness import (POLL, Procs, assert_converged, cycle_runs, endpoint_calls, epoch,
-                                        pending, wait_until, world)  # noqa: F401 - world is a fixture
+from tests.drills.procs_harness import (
+    POLL,
+    Procs,
+    assert_converged,
+    cycle_runs,
+    endpoint_calls,
+    epoch,
+    pending,  # noqa: F401 - world is a fixture
+    wait_until,
+)
 
 LEADS, PROSPECTS, SHARED = 3000, 3000, 300
 SF_READ = "salesforce GET /query"

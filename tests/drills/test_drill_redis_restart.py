@@ -17,8 +17,15 @@ from rq.exceptions import NoSuchJobError
 from sync.jobs import fetch
 from sync.models import Job
 from sync.runtime import Runtime
-from tests.drills.procs_harness import (POLL, OwnRedis, Procs, cycle_runs, epoch, wait_until,
-                                        world)  # noqa: F401 - world is a fixture
+from tests.drills.procs_harness import (
+    POLL,
+    OwnRedis,
+    Procs,
+    cycle_runs,
+    epoch,
+    wait_until,
+    world,  # noqa: F401 - world is a fixture
+)
 
 PORT = 6391
 

@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from sync.models import AuditEntry, Connector, UserMatch
 from tests.api.conftest import Api, api, app, tokens  # noqa: F401  (the REST API fixtures, contract-checked)
-from tests.bot.conftest import (fake_slack, fake_slack_server, fast_pacing, slack,  # noqa: F401  (signed Slack)
-                                slack_runtime, web)
+from tests.bot.conftest import fake_slack, fake_slack_server, fast_pacing, slack, slack_runtime, web  # noqa: F401  (signed Slack)
 from tests.sandbox.conftest import make_sf_token, trusting_session
 
 

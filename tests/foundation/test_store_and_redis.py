@@ -1,7 +1,7 @@
 """The SQL store under Alembic, the embedded Redis, /healthz and /readyz."""
+import redis
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-import redis
 
 from app import create_app
 from sync.db import Store

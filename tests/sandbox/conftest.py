@@ -17,7 +17,6 @@ import requests
 from simple_salesforce import Salesforce
 
 
-
 class ControlClient:
     """Thin JSON client for the control API; raises with the body on unexpected status."""
 

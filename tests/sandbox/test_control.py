@@ -9,10 +9,10 @@ import sys
 import threading
 
 import pytest
-from tests.sandbox.conftest import trusting_session
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalformedRequest
 
 from sandbox.ids import to18
+from tests.sandbox.conftest import trusting_session
 
 INFO_KEYS = {"base_url", "login_url", "instance_url", "pardot_base_url", "control_url", "api_version",
              "business_unit_id", "org_id", "ca_path", "consumer_key", "username", "private_key_path",

@@ -6,7 +6,10 @@ import re
 
 import pytest
 from simple_salesforce.exceptions import (
-    SalesforceMalformedRequest, SalesforceMoreThanOneRecord, SalesforceRefusedRequest, SalesforceResourceNotFound,
+    SalesforceMalformedRequest,
+    SalesforceMoreThanOneRecord,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
 )
 
 from sandbox.ids import to18

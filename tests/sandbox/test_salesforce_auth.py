@@ -6,12 +6,13 @@ import time
 
 import jwt
 import pytest
-from tests.sandbox.conftest import make_assertion, make_sf_client, make_sf_token, trusting_session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from simple_salesforce.exceptions import SalesforceExpiredSession
+
+from tests.sandbox.conftest import make_assertion, make_sf_client, make_sf_token, trusting_session
 
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 

@@ -5,7 +5,8 @@ import dataclasses
 import datetime as dt
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sandbox import soql
 from sandbox.ids import IdFactory

@@ -5,9 +5,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from tests.sandbox.conftest import make_sf_client, make_sf_token
-
 from sync.models import Connector, Cursor, RecordLink, SyncError, utcnow
+from tests.sandbox.conftest import make_sf_client, make_sf_token
 
 
 class World:

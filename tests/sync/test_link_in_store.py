@@ -87,8 +87,9 @@ def test_a_named_field_pardot_lacks_is_not_used_and_the_sync_goes_on(world, runt
     world.create()
     world.activate()
     with runtime.store.session() as s:
-        from sync.models import Connector
         from sqlalchemy import select
+
+        from sync.models import Connector
         c = s.scalars(select(Connector)).one()
         c.settings = {**(c.settings or {}), "crm_id_field": "Missing_Field__c"}
     lead = world.add_sf("Lead", {"LastName": "L", "Company": "C", "Email": "missing@example.com"})[0]
