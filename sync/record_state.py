@@ -5,15 +5,15 @@ Real Pardot keeps its link fields read-only, so the link lives only in our store
 remote call, no write."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .errors import Invalid
 from .models import Connector, CrmRecord, PendingChange, Prospect, RecordLink, RecordState, SyncError
+from .names import SYNC_PREFIXES
+from .serialize import iso as _iso
 
-CRM_PREFIXES = {"00Q": "Lead", "003": "Contact", "001": "Account"}
+CRM_PREFIXES = SYNC_PREFIXES
 MAX_PROSPECT_ID = 2 ** 63 - 1  # prospect ids are BIGINT in the store
 OPEN = ("open", "retrying")
 # RecordState values that mean the record is gone, not merely unmatched.
@@ -21,10 +21,6 @@ DELETED_STATES = ("deleted_unlinked", "prospect_deleted")
 STATES = ("linked", "in_error", "deleted", "paused", "pending", "unassigned_no_match", "not_linked", "unknown")
 
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
 def to18(value: str) -> str:
