@@ -46,46 +46,29 @@ class Lifecycle(ServiceBase):
         extra = native.status_fields(self) if native.is_native(self) else None
         with self.store.session() as s:
             c = self._connector(s)
-            last = s.scalars(select(CycleRun).where(CycleRun.connector_id == c.id)
-                             .order_by(CycleRun.id.desc()).limit(1)).first()
-            open_by_cat = dict(s.execute(
-                select(SyncError.category, func.count()).where(
-                    SyncError.connector_id == c.id, SyncError.status.in_(("open", "retrying")))
-                .group_by(SyncError.category)).all())
+            common = self._status_common(s, c)
+            if extra is not None:  # no backlog, budget or MDS rules of ours (R36)
+                return {**common, **extra}
             backlog = s.scalar(select(func.count()).select_from(PendingChange)
                                .where(PendingChange.connector_id == c.id)) or 0
-            pending_requests = s.scalar(select(func.count()).select_from(ReactivationRequest).where(
-                ReactivationRequest.connector_id == c.id, ReactivationRequest.status == "pending")) or 0
             rules = s.scalars(select(MdsRule).where(MdsRule.connector_id == c.id)).all()
-            next_cycle = self.redis.get(f"connector:{c.id}:next_cycle")
-            usage = self.queue.budget_usage(c.id) if self.queue else {}
-            return {
-                "state": c.state,
-                "state_reason": c.state_reason,
-                "state_since": iso(c.state_since),
-                "connector_version": c.version,
-                "app_version": __version__,
-                "business_unit_id": c.business_unit_id,
-                "paused": {"since": iso(c.paused_at), "by": c.paused_by, "reason": c.paused_reason}
-                if c.state == State.PAUSED or c.paused_at else None,
-                "last_cycle": cycle_dict(last) if last else None,
-                "next_cycle": next_cycle.decode() if next_cycle else None,
-                "poll_interval": self.config.poll_interval,
-                "backlog": backlog + (self.queue.depth() if self.queue else 0),
-                "open_errors": {cat: open_by_cat.get(cat, 0) for cat in ERROR_CATEGORIES},
-                "open_errors_total": sum(open_by_cat.values()),
-                "api_usage": usage,
-                "connector_user": c.connector_user,
-                "mds": {"enabled": c.mds_enabled, "rules": [rule_dict(r) for r in rules]},
-                "ampsea": c.ampsea,
-                "auto_create_prospects": c.auto_create_prospects,
-                "pending_reactivations": pending_requests,
-                "error_queue_owner": c.error_queue_owner,
-                "engine": c.engine,
-            } if extra is None else {**self._status_common(c, last, open_by_cat, pending_requests), **extra}
+            return {**common,
+                    "paused": {"since": iso(c.paused_at), "by": c.paused_by, "reason": c.paused_reason}
+                    if c.state == State.PAUSED or c.paused_at else None,
+                    "backlog": backlog + (self.queue.depth() if self.queue else 0),
+                    "api_usage": self.queue.budget_usage(c.id) if self.queue else {},
+                    "mds": {"enabled": c.mds_enabled, "rules": [rule_dict(r) for r in rules]}}
 
-    def _status_common(self, c, last, open_by_cat, pending_requests) -> dict:
-        """The salesforce engine's status: the same keys; no backlog of ours (R36)."""
+    def _status_common(self, s, c: Connector) -> dict:
+        """The keys both engines fill alike; the rest as the salesforce engine shows them."""
+        last = s.scalars(select(CycleRun).where(CycleRun.connector_id == c.id)
+                         .order_by(CycleRun.id.desc()).limit(1)).first()
+        open_by_cat = dict(s.execute(
+            select(SyncError.category, func.count()).where(
+                SyncError.connector_id == c.id, SyncError.status.in_(("open", "retrying")))
+            .group_by(SyncError.category)).all())
+        pending_requests = s.scalar(select(func.count()).select_from(ReactivationRequest).where(
+            ReactivationRequest.connector_id == c.id, ReactivationRequest.status == "pending")) or 0
         return {"state": c.state, "state_reason": c.state_reason, "state_since": iso(c.state_since),
                 "connector_version": c.version, "app_version": __version__, "business_unit_id": c.business_unit_id,
                 "paused": None, "last_cycle": cycle_dict(last) if last else None,

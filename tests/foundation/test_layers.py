@@ -93,3 +93,14 @@ def test_the_import_graph_of_sync_has_no_cycle():
     for node in sorted(graph):
         if node not in state:
             visit(node, [node])
+
+
+def test_jobs_queued_under_the_old_names_still_find_their_function():
+    """The worker's job functions moved to sync/tasks.py; RQ resolves a queued job's dotted name."""
+    from rq.utils import import_attribute
+
+    from sync import tasks
+
+    for name in ("run_cycle", "run_due_retries", "run_job"):
+        assert import_attribute(f"sync.jobs.{name}") is getattr(tasks, name)
+        assert import_attribute(f"sync.tasks.{name}") is getattr(tasks, name)
