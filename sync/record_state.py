@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .errors import Invalid
 from .models import Connector, CrmRecord, PendingChange, Prospect, RecordLink, RecordState, SyncError
-from .names import SYNC_PREFIXES
+from .names import SYNC_PREFIXES, State
 from .serialize import iso as _iso
 
 CRM_PREFIXES = SYNC_PREFIXES
@@ -56,27 +56,25 @@ def _error(e: SyncError) -> dict:
             "message": e.message, "status": e.status, "last_seen": _iso(e.last_seen), "attempts": e.attempts}
 
 
-def read_state(s: Session, c: Connector, side: str, record_id) -> dict | None:
-    """The state of a prospect (side "pardot") or a CRM record (side "salesforce"), or None when
-    the connector has never seen that id."""
-    cid = c.id
+def _find(s: Session, cid: int, side: str, record_id) -> tuple:
+    """The link, the mirror row, the record's type and id, and whether it is deleted."""
     if side == "pardot":
         link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
                                                   RecordLink.prospect_id == record_id)).first()
         mirror = s.get(Prospect, (cid, record_id))
         record = {"type": "Prospect", "id": str(record_id)}
-        deleted = bool(mirror and mirror.is_deleted)
     else:
         link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
                                                   RecordLink.crm_id == record_id)).first()
         mirror = s.get(CrmRecord, (cid, record_id))
         record = {"type": mirror.sobject if mirror else (link.crm_type if link else CRM_PREFIXES[record_id[:3]]),
                   "id": record_id}
-        deleted = bool(mirror and mirror.is_deleted)
-    key = str(record_id)
-    why = s.get(RecordState, (cid, side, key))
+    return link, mirror, record, bool(mirror and mirror.is_deleted)
 
-    # Work waiting for either half of the pair, and open errors about either half.
+
+def _waiting(s: Session, cid: int, side: str, record_id, link) -> tuple[bool, list]:
+    """Work waiting for either half of the pair, and open errors about either half."""
+    key = str(record_id)
     pending_keys = [(side, key)]
     error_terms = [SyncError.prospect_id == record_id] if side == "pardot" else [SyncError.crm_id == record_id]
     error_terms.append(SyncError.record_key == key)
@@ -87,38 +85,47 @@ def read_state(s: Session, c: Connector, side: str, record_id) -> dict | None:
         else:
             pending_keys.append(("pardot", str(link.prospect_id)))
             error_terms.append(SyncError.prospect_id == link.prospect_id)
-        deleted = deleted or link.deleted_in_crm
     pending = any(s.get(PendingChange, (cid, sd, rid)) is not None for sd, rid in pending_keys)
     errors = s.scalars(select(SyncError).where(SyncError.connector_id == cid, SyncError.status.in_(OPEN),
                                                or_(*error_terms)).order_by(SyncError.id)).all()
-    if link is None and mirror is None and why is None and not pending and not errors:
-        return None
+    return pending, errors
 
+
+def _state(c: Connector, side: str, link, why, deleted: bool, pending: bool, errors: list) -> tuple[str, str]:
     if errors:
-        state, reason = "in_error", f"{len(errors)} open sync error{'s' if len(errors) != 1 else ''}: " \
-                                    f"{errors[0].category}: {errors[0].message}"
-    elif deleted or (link is None and why is not None and why.state in DELETED_STATES):
-        state = "deleted"
-        reason = (why.detail if why is not None and why.state in DELETED_STATES
-                  else "deleted in Salesforce (R19)" if link is not None and link.deleted_in_crm
-                  else "in the Pardot recycle bin" if side == "pardot" else "deleted in Salesforce")
-    elif c.state == "paused":  # R5: nothing moves for this record until reactivation, linked or not
-        state = "paused"
-        reason = (f"the connector is paused{' by ' + c.paused_by if c.paused_by else ''} (R5); "
-                  "changes wait until it is reactivated")
-    elif pending:
-        state, reason = "pending", "a change is waiting for the next cycle (R17)"
-    elif link is not None:
-        state = "linked"
-        reason = f"synced with {'Prospect ' + str(link.prospect_id) if side == 'salesforce' else link.crm_type + ' ' + link.crm_id}"
+        return "in_error", f"{len(errors)} open sync error{'s' if len(errors) != 1 else ''}: " \
+                           f"{errors[0].category}: {errors[0].message}"
+    if deleted or (link is None and why is not None and why.state in DELETED_STATES):
+        return "deleted", (why.detail if why is not None and why.state in DELETED_STATES
+                           else "deleted in Salesforce (R19)" if link is not None and link.deleted_in_crm
+                           else "in the Pardot recycle bin" if side == "pardot" else "deleted in Salesforce")
+    if c.state == State.PAUSED:  # R5: nothing moves for this record until reactivation, linked or not
+        return "paused", (f"the connector is paused{' by ' + c.paused_by if c.paused_by else ''} (R5); "
+                          "changes wait until it is reactivated")
+    if pending:
+        return "pending", "a change is waiting for the next cycle (R17)"
+    if link is not None:
+        other = 'Prospect ' + str(link.prospect_id) if side == 'salesforce' else link.crm_type + ' ' + link.crm_id
+        reason = f"synced with {other}"
         if link.outside_mds:
             reason += "; outside Marketing Data Sharing, so no longer updated (R24)"
-    elif why is not None:
-        state = "unassigned_no_match" if why.state == "unassigned_no_match" else "not_linked"
-        reason = why.detail or why.state.replace("_", " ")
-    else:
-        state, reason = "unknown", "seen by the connector but not reconciled yet"
+        return "linked", reason
+    if why is not None:
+        return ("unassigned_no_match" if why.state == "unassigned_no_match" else "not_linked",
+                why.detail or why.state.replace("_", " "))
+    return "unknown", "seen by the connector but not reconciled yet"
 
+
+def read_state(s: Session, c: Connector, side: str, record_id) -> dict | None:
+    """The state of a prospect (side "pardot") or a CRM record (side "salesforce"), or None when
+    the connector has never seen that id."""
+    link, mirror, record, deleted = _find(s, c.id, side, record_id)
+    why = s.get(RecordState, (c.id, side, str(record_id)))
+    pending, errors = _waiting(s, c.id, side, record_id, link)
+    if link is None and mirror is None and why is None and not pending and not errors:
+        return None
+    deleted = deleted or bool(link is not None and link.deleted_in_crm)
+    state, reason = _state(c, side, link, why, deleted, pending, errors)
     linked = None
     if link is not None:
         linked = ({"type": link.crm_type, "id": link.crm_id} if side == "pardot"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,15 @@ def slack_target(value) -> bool:
     if value.startswith("#"):
         return len(value) > 1 and all(ch.isalnum() or ch in "-_." for ch in value[1:])
     return len(value) >= 9 and value[0] in "CGUW" and value.isalnum() and value.isupper()
+
+
+def _slack(value: str) -> str:
+    if not slack_target(value):
+        raise ValueError("not a Slack target")  # told as the model's SAY["error_queue_owner"]
+    return value
+
+
+SlackTarget = Annotated[text(255), AfterValidator(_slack)]
 
 
 class Request(BaseModel):
@@ -93,18 +102,11 @@ class ConnectorCreate(Request):
     version: Literal[1, 2] = 2
     connector_user: text(255) = "integration"
     ampsea: bool = False
-    error_queue_owner: text(255) | None = None
+    error_queue_owner: SlackTarget | None = None
     engine: Literal[ENGINES] = "builtin"
     SAY = {"version": "must be 1 or 2", "connector_user": "must be 'integration' or a Salesforce username",
            "ampsea": "must be true or false", "error_queue_owner": SLACK_TARGET,
            "engine": "must be builtin or salesforce"}
-
-    @field_validator("error_queue_owner")
-    @classmethod
-    def _slack(cls, value):
-        if value is not None and not slack_target(value):
-            raise ValueError("not a Slack target")  # told as SAY["error_queue_owner"]
-        return value
 
 
 def connector_problems(version: Any, connector_user: Any, ampsea: Any, error_queue_owner: Any) -> dict:
@@ -118,7 +120,7 @@ class SettingsPatch(Request):
     auto_create_prospects: bool = None
     follow_email_changes: bool = None
     ampsea: bool = None
-    error_queue_owner: text(255) | None = None
+    error_queue_owner: SlackTarget | None = None
     connector_user: text(255) = None
     salesforce_api_share: float = Field(None, gt=0, le=1)
     pardot_api_share: float = Field(None, gt=0, le=1)
@@ -146,13 +148,6 @@ class SettingsPatch(Request):
                         "digits or underscores, e.g. Salesforce_CRM_Id__c), or null to turn it off",
         "role_overrides": "must map email addresses to viewer, operator or admin",
     }
-
-    @field_validator("error_queue_owner")
-    @classmethod
-    def _slack(cls, value):
-        if value is not None and not slack_target(value):
-            raise ValueError("not a Slack target")  # told as SAY["error_queue_owner"]
-        return value
 
     @field_validator("crm_id_field")
     @classmethod
