@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, or_, select
 
 from sync.models import Connector, CycleRun, PendingChange, SyncError
+from sync.names import ERROR_CATEGORIES, State
 
 from .auth import bearer_token
 from .errors import error_response
@@ -23,8 +24,8 @@ log = logging.getLogger("connector.metrics")
 bp = Blueprint("metrics", __name__)
 DIRECTIONS = ("salesforce_to_pardot", "pardot_to_salesforce")
 SIDES = ("salesforce", "pardot")
-STATES = ("active", "paused", "throttled", "degraded", "error")
-CATEGORIES = ("validation", "duplicate", "permission", "deleted", "transient", "limit", "auth")
+STATES = tuple(s.value for s in State)
+CATEGORIES = ERROR_CATEGORIES  # R26 and R38: the health symptoms are counted too
 STATUSES = ("open", "retrying", "resolved", "dismissed")
 
 

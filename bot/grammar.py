@@ -10,9 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from sync.service import (
-    ERROR_CATEGORIES,  # `help errors` lists them as the service checks them
-)
+from sync.names import ERROR_CATEGORIES  # `help errors` lists them as the service checks them
 
 
 @dataclass(frozen=True)

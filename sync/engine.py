@@ -44,10 +44,10 @@ from .models import (
     UserMatch,
     utcnow,
 )
+from .names import SYNC_OBJECTS
 from .reconcile import Context, CreateLead, CreateProspect, Pair, Reconciler
 from .records import (
     OBJECT_FILTER,
-    SYNC_OBJECTS,
     pardot_datetime,
     prospect_fields,
     sf_fields,

@@ -13,12 +13,7 @@ from .models import PendingChange, Prospect, utcnow
 from .reconcile import S2P, Context, Reconciler
 from .records import ProspectRow, link_values, pardot_datetime
 from .remote import RemoteError
-
-
-def error_dict(entry):
-    from .service import error_dict as render
-
-    return render(entry)
+from .serialize import error_dict
 
 
 class BulkImport:

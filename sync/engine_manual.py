@@ -9,8 +9,9 @@ from sqlalchemy import select
 from . import errorqueue
 from .ingest import chunks, store_crm_page, store_prospect_page
 from .models import Connector, RecordLink, SyncError
+from .names import SYNC_OBJECTS, sobject_of_id
 from .reconcile import Context, Reconciler
-from .records import EMAIL_FIELD, KEY_PREFIX, OBJECT_FILTER, SYNC_OBJECTS, crm_row, prospect_row, sf_fields
+from .records import EMAIL_FIELD, OBJECT_FILTER, crm_row, prospect_row, sf_fields
 from .remote import RemoteCallError
 
 
@@ -114,7 +115,7 @@ class ManualSync:
         queries = {}
         for sobject in SYNC_OBJECTS:
             fields = sf_fields(sobject, ctx.mappings, (ctx.mds_for(sobject) or (None,))[0])
-            ids = [i for i in crm_ids if _prefix_object(i) == sobject]
+            ids = [i for i in crm_ids if sobject_of_id(i) == sobject]
             if ids:
                 where = "Id IN (" + ", ".join(f"'{i}'" for i in ids) + ")"
             elif email and not crm_ids:
@@ -184,9 +185,6 @@ class ManualSync:
         return self.retry_errors(connector_id, ids)
 
 
-
-def _prefix_object(crm_id: str) -> str | None:
-    return KEY_PREFIX.get(crm_id[:3])
 
 
 def _soql_escape(value: str) -> str:

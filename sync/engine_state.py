@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from .models import Connector, utcnow
-from .records import SYNC_OBJECTS
+from .names import SYNC_OBJECTS
 from .roles import status_cache_key
 
 DESCRIBE_MAX_AGE = timedelta(hours=24)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from .models import CycleRun, Job, utcnow
 from .roles import Principal
+from .serialize import job_dict
 
 log = logging.getLogger("connector.jobs")
 QUEUE = "connector"
@@ -76,14 +77,12 @@ class JobQueue:
             existing.delete()
         except NoSuchJobError:
             pass
-        self.rq.enqueue_call("sync.jobs.run_cycle", args=(connector_id,), job_id=job_id,
+        self.rq.enqueue_call("sync.tasks.run_cycle", args=(connector_id,), job_id=job_id,
                              result_ttl=600, failure_ttl=86400, timeout=JOB_TIMEOUT)
         return job_id
 
     def start_job(self, connector_id: int, kind: str, params: dict, principal: Principal,
                   notify: dict) -> tuple[dict, bool]:
-        from .service import job_dict  # late: service imports this module's users
-
         key_src = json.dumps({"c": connector_id, "k": kind, "p": params}, sort_keys=True, default=str)
         dedupe = f"jobkey:{hashlib.sha256(key_src.encode()).hexdigest()[:32]}"
         job_id = f"{kind.replace('_', '-')}-{secrets.token_hex(8)}"
@@ -103,7 +102,7 @@ class JobQueue:
             # Lost a race with an identical request: keep the winner's job.
             self.redis.set(dedupe, job_id, ex=DEDUPE_TTL)
         self.redis.set(f"jobkey-of:{job_id}", dedupe, ex=DEDUPE_TTL)
-        self.rq.enqueue_call("sync.jobs.run_job", args=(job_id,), job_id=job_id, result_ttl=86400,
+        self.rq.enqueue_call("sync.tasks.run_job", args=(job_id,), job_id=job_id, result_ttl=86400,
                              failure_ttl=86400, timeout=JOB_TIMEOUT)
         return result, True
 
@@ -129,7 +128,7 @@ class JobQueue:
                                               "start the sync again"}
                     lost.append(job.id)
         for job_id in requeued:
-            self.rq.enqueue_call("sync.jobs.run_job", args=(job_id,), job_id=job_id, result_ttl=86400,
+            self.rq.enqueue_call("sync.tasks.run_job", args=(job_id,), job_id=job_id, result_ttl=86400,
                                  failure_ttl=86400, timeout=JOB_TIMEOUT)
         return {"requeued": requeued, "lost": lost}
 
@@ -140,7 +139,7 @@ class JobQueue:
                 return job_id
         except NoSuchJobError:
             pass
-        self.rq.enqueue_call("sync.jobs.run_due_retries", args=(connector_id,), job_id=job_id,
+        self.rq.enqueue_call("sync.tasks.run_due_retries", args=(connector_id,), job_id=job_id,
                              result_ttl=60, timeout=JOB_TIMEOUT)
         return job_id
 
@@ -221,61 +220,11 @@ def _release_if_held_by(redis, key: str, owner: str) -> bool:
     return bool(redis.eval(_RELEASE_IF_OWNER, 1, key, f"{owner}|"))
 
 
-# ---------------------------------------------------------------------- job functions (worker side)
-def run_cycle(connector_id: int) -> dict:
-    from .native import engine_of, run_health
-    from .runtime import current
-
-    rt = current()
-    if engine_of(rt.store, connector_id) == "salesforce":  # R38: its sync health, not our sync
-        return run_health(rt, connector_id)
-    return rt.engine().run_cycle(connector_id)
-
-
-def run_due_retries(connector_id: int) -> dict:
-    from .runtime import current
-
-    return current().engine().retry_due(connector_id)
-
-
-def run_job(job_id: str) -> dict:
-    from .runtime import current
-
-    rt = current()
-    with rt.store.session() as s:
-        job = s.get(Job, job_id)
-        if job is None:
-            raise LookupError(f"job {job_id} vanished from the store")
-        job.state = "started"
-        kind, params, notify = job.kind, dict(job.params), dict(job.notify or {})
-    engine = rt.engine()
-    try:
-        if kind == "sync_prospect":
-            outcome = engine.sync_prospect(params["connector_id"], prospect_id=params.get("prospect_id"),
-                                           email=params.get("email"))
-        elif kind == "send_to_pardot":
-            outcome = engine.send_to_pardot(params["connector_id"], params["sobject"], params["crm_id"])
-        elif kind == "native_unpause":  # R37: approval on the salesforce engine
-            from .native import run_unpause
-            outcome = run_unpause(rt, params["request_id"])
-        elif kind == "retry_errors":
-            outcome = engine.retry_errors(params["connector_id"], params["error_ids"])
-        elif kind == "create_crm_id_field":
-            from . import custom_fields
-            outcome = custom_fields.create(rt.store, engine.clients()[1], params["connector_id"], params["field_id"])
-        else:
-            raise ValueError(f"unknown job kind {kind}")
-        state = "finished" if outcome.get("ok", True) else "failed"
-    except Exception as exc:  # the outcome is recorded; the worker lives on
-        log.exception("job %s failed", job_id)
-        outcome, state = {"ok": False, "category": "transient", "message": f"{type(exc).__name__}: {exc}"}, "failed"
-    with rt.store.session() as s:
-        job = s.get(Job, job_id)
-        job.state, job.outcome, job.ended_at = state, outcome, utcnow()
-        from .service import job_dict
-        result = job_dict(job)
-    dedupe = rt.redis.get(f"jobkey-of:{job_id}")
-    if dedupe and rt.redis.get(dedupe) == job_id.encode():
-        rt.redis.delete(dedupe)
-    rt.notify("job_finished", {"job": result, "notify": notify})
-    return result
+# The worker's job functions live in sync/tasks.py (issue 12: no import from here up to the
+# runtime). Jobs queued before that move name "sync.jobs.<function>"; RQ resolves the name
+# with getattr, so they still run.
+def __getattr__(name: str):
+    if name in ("run_cycle", "run_due_retries", "run_job"):
+        from . import tasks  # noqa: PLC0415 - old dotted names only; tasks imports this module
+        return getattr(tasks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Field mappings (R14–R16) and their validation."""
+"""Field mappings (R14–R16) and their check against the org (R30); their input rules: sync/requests.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,51 +50,6 @@ DEFAULT_MAPPINGS = (
     Mapping("score", "pi__score__c", "pi__score__c", "pi__score__pc", "pardot"),
     Mapping("grade", "pi__grade__c", "pi__grade__c", "pi__grade__pc", "pardot"),
 )
-
-
-def parse_mappings(items: object) -> tuple[list[Mapping], dict[str, str]]:
-    """Shape-check a list of mapping dicts; returns mappings and per-item problems."""
-    problems: dict[str, str] = {}
-    if not isinstance(items, list) or not items:
-        return [], {"mappings": "must be a non-empty list"}
-    result, seen = [], set()
-    for i, item in enumerate(items):
-        where = f"mappings[{i}]"
-        if not isinstance(item, dict):
-            problems[where] = "must be an object"
-            continue
-        unknown = set(item) - {"pardot_field", "lead_field", "contact_field", "account_field",
-                               "behaviour", "overwrite_with_empty"}
-        if unknown:
-            problems[where] = f"unknown keys: {', '.join(sorted(unknown))}"
-            continue
-        pf = item.get("pardot_field")
-        if pf not in PARDOT_FIELDS:
-            problems[f"{where}.pardot_field"] = f"{pf!r} is not one of {', '.join(PARDOT_FIELDS)}"
-            continue
-        if pf in seen:
-            problems[f"{where}.pardot_field"] = f"{pf!r} is mapped twice"
-            continue
-        seen.add(pf)
-        behaviour = item.get("behaviour", "most_recent")
-        if behaviour not in BEHAVIOURS:
-            problems[f"{where}.behaviour"] = f"{behaviour!r} is not one of {', '.join(BEHAVIOURS)}"
-            continue
-        fields = {}
-        for key in ("lead_field", "contact_field", "account_field"):
-            value = item.get(key)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                problems[f"{where}.{key}"] = "must be a Salesforce field name or null"
-            fields[key] = value.strip() if isinstance(value, str) else None
-        overwrite = item.get("overwrite_with_empty", False)
-        if not isinstance(overwrite, bool):
-            problems[f"{where}.overwrite_with_empty"] = "must be true or false"
-            continue
-        result.append(Mapping(pf, fields["lead_field"], fields["contact_field"], fields["account_field"],
-                              behaviour, overwrite))
-    if "email" not in seen and not problems:
-        problems["mappings"] = "the email field must stay mapped (it is the matching key, R8)"
-    return result, problems
 
 
 def check_against_describe(mappings: list[Mapping], describe: dict[str, dict[str, str]],

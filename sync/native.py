@@ -4,31 +4,26 @@ The service layer routes here by `Connector.engine`; api/ and bot/ never see the
 - version/status read the Pardot v5 Connector API (R36), one call, cached like the status;
 - pause/unpause are its actions; Pardot's refusals reach the person in plain words (R36);
 - reactivation keeps the two-person approval (R31); approval queues one unpause job (R37);
-- sync health, each poll interval (R38), costs 3 Pardot calls when idle: the connector read,
-  the prospects and the Pardot users (roles, R33) changed since the last check (more only
-  when more than a page changed).
-  Its symptoms live in the error queue (categories below) and resolve themselves.
+- sync health (R38) and the approved unpause run in the worker: sync/native_health.py.
 """
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from sqlalchemy import func, select
 
 from . import audit
 from .errors import Conflict, Invalid
-from .models import Connector, Cursor, CycleRun, Prospect, ReactivationRequest, SyncError, utcnow
-from .records import parse_datetime, pardot_datetime
+from .models import Connector, SyncError, utcnow
+from .names import ENGINES, HEALTH_CATEGORIES, Engine, State  # noqa: F401 - ENGINES, HEALTH_CATEGORIES: old home
 from .remote import RemoteCallError
-from .metadata import PARDOT_USER_FIELDS, sync_pardot_users
-from .roles import SYSTEM, forget_roles, status_cache_key
-from .sf_connector import iso, pause_connector, plain_refusal, read_connector, unpause_connector
+from .requests import connector_problems
+from .serialize import iso as _iso
+from .sf_connector import iso, pause_connector, plain_refusal, read_connector
 
 log = logging.getLogger("connector.native")
 
-ENGINES = ("builtin", "salesforce")
-HEALTH_CATEGORIES = ("stalled", "credentials", "not_syncing", "not_created")
 CONNECTOR_WIDE = "salesforce_connector"   # SyncError.direction of connector-wide alerts
 PER_RECORD = "pardot_to_salesforce"       # a prospect that does not reach Salesforce
 HEALTH_DEFAULTS = {"health_threshold_seconds": 900,   # not_syncing / not_created after 15 min
@@ -71,16 +66,6 @@ BY_HAND = (
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
-
-
-def _pardot():
-    from .runtime import current
-
-    return current().engine().clients()[1]
-
-
 def settings_of(connector: Connector) -> dict:
     return {**HEALTH_DEFAULTS, **{k: v for k, v in (connector.settings or {}).items() if k in HEALTH_DEFAULTS}}
 
@@ -89,7 +74,7 @@ def settings_of(connector: Connector) -> dict:
 def live(service, connector: Connector | None = None) -> dict:
     """The Connector API's view, never raising: {"present", ..., "error"} (one Pardot call)."""
     try:
-        found = read_connector(_pardot())
+        found = read_connector(service.pardot())
     except RemoteCallError as exc:
         return {"present": None, "error": plain_refusal(exc, "read")}
     if found is None:
@@ -104,7 +89,7 @@ def _snapshot(view: dict) -> dict:
             "present": view.get("present"), "error": view.get("error"), "read_at": _iso(utcnow())}
 
 
-def _mirror(s, c: Connector, view: dict, by: str | None = None) -> None:
+def mirror(s, c: Connector, view: dict, by: str | None = None) -> None:
     """Keeps the row in step with what Pardot said: version, paused/active, the last snapshot."""
     checks = dict(c.checks or {})
     checks["native"] = _snapshot(view)
@@ -114,11 +99,11 @@ def _mirror(s, c: Connector, view: dict, by: str | None = None) -> None:
     if not view.get("present"):
         return
     c.version = view["version"]
-    if view["paused"] and c.state != "paused":
-        c.state, c.state_since, c.state_reason = "paused", utcnow(), None
+    if view["paused"] and c.state != State.PAUSED:
+        c.state, c.state_since, c.state_reason = State.PAUSED, utcnow(), None
         c.paused_at, c.paused_by = c.paused_at or utcnow(), c.paused_by or by or "Salesforce (paused outside this app)"
-    elif not view["paused"] and c.state == "paused":
-        c.state, c.state_since, c.state_reason = "active", utcnow(), None
+    elif not view["paused"] and c.state == State.PAUSED:
+        c.state, c.state_since, c.state_reason = State.ACTIVE, utcnow(), None
         c.paused_at = c.paused_by = c.paused_reason = None
 
 
@@ -126,7 +111,7 @@ def refresh(service) -> dict:
     view = live(service)
     with service.store.session() as s:
         c = service._connector(s, for_update=True)
-        _mirror(s, c, view)
+        mirror(s, c, view)
     service._changed()
     return view
 
@@ -160,7 +145,7 @@ def status_fields(service) -> dict:
         c = service._connector(s)
         c_id = c.id
         paused = {"since": _iso(c.paused_at), "by": c.paused_by, "reason": c.paused_reason} \
-            if c.state == "paused" else None
+            if c.state == State.PAUSED else None
         return {"salesforce_connector": connector_block(view), "sync_warnings": open_warnings(s, c_id),
                 "connector_version": c.version, "state": c.state, "state_since": _iso(c.state_since),
                 "paused": paused}
@@ -169,21 +154,12 @@ def status_fields(service) -> dict:
 # ---------------------------------------------------------------------- create
 def create(service, principal, version: int = 2, error_queue_owner: str | None = None, **_) -> dict:
     """Operate the org's own connector: it must exist; its version and state come from Pardot."""
-    from .service import _slack_target
-
     with service.store.session() as s:
         service._require(s, principal, "admin", "create_connector")
-        if error_queue_owner is not None and not _slack_target(error_queue_owner):
-            problems = {"error_queue_owner": "must be a Slack channel (#name, C… or G…) or a Slack user id (U… or W…)"}
-            audit.record(s, principal, "create_connector", "failed", details=problems)
-            s.commit()
-            raise Invalid("the connector settings are invalid", problems)
-        if s.scalars(select(Connector).where(Connector.business_unit_id == service.config.pardot_business_unit_id)).first():
-            audit.record(s, principal, "create_connector", "failed", service.config.pardot_business_unit_id,
-                         reason="exists")
-            s.commit()
-            raise Conflict(f"a connector already exists for business unit {service.config.pardot_business_unit_id} "
-                           "(one connector per business unit, R2)")
+        problems = connector_problems(2, "integration", False, error_queue_owner)  # only the owner is ours to set
+        if problems:
+            service._invalid(s, principal, "create_connector", Invalid("the connector settings are invalid", problems))
+        service._refuse_second_connector(s, principal)
     view = live(service)
     if not view.get("present"):
         with service.store.session() as s:
@@ -193,12 +169,13 @@ def create(service, principal, version: int = 2, error_queue_owner: str | None =
     now = utcnow()
     with service.store.session() as s:
         c = Connector(business_unit_id=service.config.pardot_business_unit_id, version=view["version"],
-                      engine="salesforce", state="paused" if view["paused"] else "active", state_since=now,
+                      engine=Engine.SALESFORCE, state=State.PAUSED if view["paused"] else State.ACTIVE,
+                      state_since=now,
                       connector_user="integration", ampsea=False, error_queue_owner=error_queue_owner,
                       settings={}, checks={}, created_by=principal.who, created_at=now)
         s.add(c)
         s.flush()
-        _mirror(s, c, view, by="Salesforce (paused before this app operated it)")
+        mirror(s, c, view, by="Salesforce (paused before this app operated it)")
         audit.record(s, principal, "create_connector", "ok", c.business_unit_id, engine="salesforce",
                      version=c.version, state=c.state)
         connector_id = c.id
@@ -228,7 +205,7 @@ def pause(service, principal, reason: str | None) -> dict:
     with service.store.session() as s:
         service._require(s, principal, "admin", "pause")
     try:
-        pause_connector(_pardot())
+        pause_connector(service.pardot())
     except RemoteCallError as exc:
         message = plain_refusal(exc, "pause")
         with service.store.session() as s:
@@ -239,7 +216,7 @@ def pause(service, principal, reason: str | None) -> dict:
     now = utcnow()
     with service.store.session() as s:
         c = service._connector(s, for_update=True)
-        c.state, c.state_since, c.state_reason = "paused", now, None
+        c.state, c.state_since, c.state_reason = State.PAUSED, now, None
         c.paused_at, c.paused_by, c.paused_reason = now, principal.who, reason
         audit.record(s, principal, "pause", "ok", c.business_unit_id, engine="salesforce", reason=reason)
     service._changed()
@@ -286,263 +263,6 @@ def build_checklist(s, c: Connector) -> dict:
             "checked_at": _iso(utcnow())}
 
 
-def run_unpause(rt, request_id: int) -> dict:
-    """The worker side of an approval (R37): unpause once; a failure leaves the request approved-failed."""
-    from .service import _request_dict
-
-    with rt.store.session() as s:
-        r = s.get(ReactivationRequest, request_id, with_for_update=True)
-        if r is None or r.status != "approved" or (r.outcome or {}).get("unpause") != "queued":
-            return {"ok": True, "skipped": f"request #{request_id} has no queued unpause"}
-        r.outcome = {"unpause": "calling"}  # a second run of this job never calls again
-    try:
-        unpause_connector(rt.engine().clients()[1])
-        ok, reason = True, None
-    except RemoteCallError as exc:
-        ok, reason = False, plain_refusal(exc, "unpause")
-    with rt.store.session() as s:
-        r = s.get(ReactivationRequest, request_id)
-        c = s.get(Connector, r.connector_id)
-        if ok:
-            r.outcome = {"unpause": "ok"}
-            c.state, c.state_since, c.state_reason = "active", utcnow(), None
-            c.paused_at = c.paused_by = c.paused_reason = None
-        else:
-            r.outcome = {"unpause": "failed", "reason": reason}
-        audit.record(s, SYSTEM, "unpause", "ok" if ok else "failed", f"reactivation:{r.id}", engine="salesforce",
-                     reason=reason)
-        result = _request_dict(r)
-        connector_id = c.id
-    rt.redis.delete(status_cache_key(rt.config.pardot_business_unit_id))
-    rt.notify("reactivation_unpaused" if ok else "reactivation_failed", result)
-    if ok:
-        rt.queue.enqueue_cycle(connector_id)
-    return {"ok": ok, "request_id": request_id, **({} if ok else {"category": "permission", "message": reason})}
-
-
-# ---------------------------------------------------------------------- sync health (R38)
-def engine_of(store, connector_id: int) -> str | None:
-    with store.session() as s:
-        return s.scalar(select(Connector.engine).where(Connector.id == connector_id))
-
-
-def run_health(rt, connector_id: int) -> dict:
-    lock = rt.redis.lock(f"cycle-lock:{connector_id}", timeout=LOCK_TTL, blocking=False)
-    if not lock.acquire():
-        return {"skipped": "another cycle of this connector is running"}
-    try:
-        return _health(rt, connector_id)
-    finally:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001 - expired: nothing to release
-            pass
-
-
-def _upsert(s, cid: int, direction: str, key: str, category: str, message: str, now: datetime,
-            prospect_id=None, crm_id=None, email=None, sobject="Prospect"):
-    entry = s.scalars(select(SyncError).where(
-        SyncError.connector_id == cid, SyncError.direction == direction, SyncError.record_key == key,
-        SyncError.status.in_(("open", "retrying")))).first()
-    fresh = entry is None
-    if fresh:
-        entry = SyncError(connector_id=cid, direction=direction, sobject=sobject, record_key=key, first_seen=now,
-                          attempts=1, status="open")
-        s.add(entry)
-    elif entry.category != category:
-        fresh = True  # a different symptom of the same record is news
-    entry.category, entry.code, entry.message = category, category.upper(), message[:2000]
-    entry.prospect_id, entry.crm_id, entry.email = prospect_id, crm_id, email or entry.email
-    entry.last_seen, entry.next_retry_at = now, None
-    return entry, fresh
-
-
-def _resolve(s, cid: int, direction: str, keys: list[str], categories=HEALTH_CATEGORIES) -> list[dict]:
-    from .service import error_dict
-
-    if not keys:
-        return []
-    rows = s.scalars(select(SyncError).where(
-        SyncError.connector_id == cid, SyncError.direction == direction, SyncError.record_key.in_(keys),
-        SyncError.category.in_(categories), SyncError.status.in_(("open", "retrying")))).all()
-    for e in rows:
-        e.status, e.resolved_at, e.resolved_by = "resolved", utcnow(), "health check"
-    s.flush()
-    return [error_dict(e) for e in rows]
-
-
-def _health(rt, cid: int) -> dict:
-    from .service import error_dict
-
-    budget = rt.budget()
-    before = budget.snapshot()
-    now = utcnow()
-    with rt.store.session() as s:
-        run = CycleRun(connector_id=cid, started_at=now, prospects_synced=False)
-        s.add(run)
-        s.flush()
-        run_id = run.id
-        c = s.get(Connector, cid)
-        limits = settings_of(c)
-        cursor_row = s.get(Cursor, (cid, CURSOR))
-        cursor = cursor_row.value if cursor_row else None
-    pardot = rt.engine().clients()[1]
-    new, resolved, counts, outcome, error = [], [], {"read": 0, "pending": 0}, "ok", None
-    threshold = timedelta(seconds=float(limits["health_threshold_seconds"]))
-    try:
-        # Call 1: the connector itself.
-        try:
-            found = read_connector(pardot)
-            view = {"present": found is not None, **(found or {}), "error": None if found else
-                    "this business unit has no Salesforce connector (Pardot's Connector API answers 404)"}
-        except RemoteCallError as exc:
-            if exc.error.category not in ("auth", "permission"):
-                raise
-            view = {"present": None, "error": plain_refusal(exc, "read")}
-        wide = {}  # category -> message, for the connector-wide alerts that hold now
-        if view["present"] is None:
-            wide["credentials"] = view["error"]
-        elif not view["present"]:
-            wide["stalled"] = view["error"]
-        else:
-            if not view["verified"]:
-                wide["credentials"] = ("Salesforce's connector is not verified: its credentials no longer work. "
-                                       "Re-verify in Account Engagement Settings > Connectors > Salesforce.")
-            stall = timedelta(seconds=float(limits["stall_after_seconds"]))
-            last = view.get("last_synced_at")
-            if not view["paused"] and (last is None or now - last > stall):
-                wide["stalled"] = (f"Salesforce's connector last synced at {iso(last) or 'never'}, over "
-                                   f"{int(stall.total_seconds())} s ago, while not paused: it has stopped syncing.")
-        # Per-record warnings only while it runs and syncs: a connector-wide alert already explains the rest.
-        running = bool(view.get("present")) and not view.get("paused") and not wide
-
-        # Call 2 (and more only when over a page changed): prospects changed since the last check.
-        seen, newest = [], cursor
-        if view.get("present"):
-            filters = {"updatedAtAfterOrEqualTo": pardot_datetime(cursor)} if cursor else {}
-            for raw in pardot.query("prospects", PROSPECT_FIELDS, deleted="all", orderBy="updatedAt", **filters):
-                seen.append(raw)
-        counts["read"] = len(seen)
-        # Call 3: Pardot users changed since the last check: people's roles (R33) on this engine too.
-        with rt.store.session() as s:
-            users_row = s.get(Cursor, (cid, "pardot:users"))
-            users_since = {"updatedAtAfterOrEqualTo": pardot_datetime(users_row.value)} if users_row else {}
-        users = list(pardot.query("users", PARDOT_USER_FIELDS, deleted="all", **users_since))
-        if users:
-            with rt.store.session() as s:
-                newest_user = sync_pardot_users(s, cid, iter(users))
-                if users_row is None:
-                    s.add(Cursor(connector_id=cid, name="pardot:users", value=newest_user))
-                else:
-                    s.get(Cursor, (cid, "pardot:users")).value = max(newest_user, users_row.value)
-            if not users_row or newest_user > users_row.value:
-                forget_roles(rt.redis, rt.config.pardot_business_unit_id)
-
-        with rt.store.session() as s:
-            c = s.get(Connector, cid, with_for_update=True)
-            previous_state = c.state
-            _mirror(s, c, view)
-            # connector-wide alerts
-            for category in ("stalled", "credentials"):
-                key = f"connector:{category}"
-                if category in wide:
-                    entry, fresh = _upsert(s, cid, CONNECTOR_WIDE, key, category, wide[category], now,
-                                           sobject="Connector")
-                    if fresh:
-                        s.flush()
-                        new.append(error_dict(entry))
-                else:
-                    resolved += _resolve(s, cid, CONNECTOR_WIDE, [key], (category,))
-            # per record: remember what is out of sync, with the time it first was
-            settle = []
-            for raw in seen:
-                pid = int(raw["id"])
-                updated = parse_datetime(raw.get("updatedAt"))
-                newest = max(newest, updated) if newest and updated else (updated or newest)
-                last = parse_datetime(raw.get("salesforceLastSync"))
-                row = s.get(Prospect, (cid, pid))
-                if raw.get("isDeleted"):
-                    kind = None
-                elif raw.get("salesforceId"):
-                    kind = None if last is not None and updated is not None and last >= updated else "not_syncing"
-                else:
-                    kind = "not_created" if raw.get("assignedToId") is not None else None
-                if kind is None:
-                    if row is not None:
-                        s.delete(row)
-                    settle.append(str(pid))
-                    continue
-                values = {"kind": kind, "updatedAt": raw.get("updatedAt"), "lastSync": raw.get("salesforceLastSync")}
-                if row is None:
-                    s.add(Prospect(connector_id=cid, prospect_id=pid, email=(raw.get("email") or "").lower() or None,
-                                   updated_at=updated or now, assigned_to_id=raw.get("assignedToId"),
-                                   crm_id=raw.get("salesforceId"), values=values))
-                else:  # keep the time it first went out of sync (unless the symptom changed)
-                    if (row.values or {}).get("kind") != kind:
-                        row.updated_at = updated or now
-                    row.values, row.crm_id, row.assigned_to_id = values, raw.get("salesforceId"), raw.get("assignedToId")
-            resolved += _resolve(s, cid, PER_RECORD, settle, ("not_syncing", "not_created"))
-            s.flush()
-            pending = s.scalars(select(Prospect).where(Prospect.connector_id == cid)).all()
-            counts["pending"] = len(pending)
-            if running:  # R38: per-record warnings only while the connector runs
-                for p in pending:
-                    if now - p.updated_at <= threshold:
-                        continue
-                    kind = (p.values or {}).get("kind")
-                    minutes = int((now - p.updated_at).total_seconds() // 60)
-                    if kind == "not_syncing":
-                        message = (f"prospect {p.prospect_id} changed at {_iso(p.updated_at)} and has not synced to "
-                                   f"Salesforce since (last sync {(p.values or {}).get('lastSync') or 'never'}; "
-                                   f"{minutes} min, threshold {int(threshold.total_seconds())} s)")
-                    else:
-                        message = (f"prospect {p.prospect_id} is assigned but has no Salesforce lead or contact "
-                                   f"{minutes} min after {_iso(p.updated_at)} (threshold "
-                                   f"{int(threshold.total_seconds())} s)")
-                    entry, fresh = _upsert(s, cid, PER_RECORD, str(p.prospect_id), kind, message, now,
-                                           prospect_id=p.prospect_id, crm_id=p.crm_id, email=p.email)
-                    if fresh:
-                        s.flush()
-                        new.append(error_dict(entry))
-            if newest and (cursor is None or newest > cursor):
-                row = s.get(Cursor, (cid, CURSOR))
-                if row is None:
-                    s.add(Cursor(connector_id=cid, name=CURSOR, value=newest))
-                else:
-                    row.value = newest
-            state_now = c.state
-        counts.update(new=len(new), resolved=len(resolved), alerts=sorted(wide))
-    except RemoteCallError as exc:
-        outcome, error = "failed", f"{exc.side}: {exc.error.code}: {exc.error.message}"
-        wide, previous_state, state_now, new, resolved = {}, None, None, [], []
-    except Exception as exc:  # noqa: BLE001 - the run is recorded as failed; the worker lives on
-        log.exception("health check of connector %s crashed", cid)
-        outcome, error = "failed", f"{type(exc).__name__}: {exc}"
-        wide, previous_state, state_now, new, resolved = {}, None, None, [], []
-    after = budget.snapshot()
-    calls = {side: after.get(side, 0) - before.get(side, 0) for side in ("salesforce", "pardot")}
-    with rt.store.session() as s:
-        run = s.get(CycleRun, run_id)
-        run.finished_at, run.outcome, run.error = utcnow(), outcome, error
-        run.counts, run.api_calls = {"health": counts}, calls
-    rt.redis.delete(status_cache_key(rt.config.pardot_business_unit_id))
-    if new:
-        rt.notify("sync_errors", {"connector_id": cid, "errors": new})
-    if resolved:
-        rt.notify("sync_errors_resolved", {"connector_id": cid, "errors": resolved})
-    for e in new:
-        if e["direction"] == CONNECTOR_WIDE:
-            rt.notify("connector_state", {"connector_id": cid, "state": "error", "reason": e["message"],
-                                          "previous": previous_state, "engine": "salesforce"})
-    for e in resolved:
-        if e["direction"] == CONNECTOR_WIDE and not wide:
-            rt.notify("connector_state", {"connector_id": cid, "state": "active", "previous": "error",
-                                          "reason": f"{e['category']} cleared", "engine": "salesforce"})
-            break
-    return {"cycle_id": run_id, "engine": "salesforce", "outcome": outcome, "error": error,
-            "counts": {"health": counts}, "api_calls": calls, "state": state_now}
-
-
 def refuse(service, principal, action: str) -> None:
     """R35: a builtin-only command on the salesforce engine: a sentence, audited as refused."""
     with service.store.session() as s:
@@ -553,5 +273,5 @@ def refuse(service, principal, action: str) -> None:
 def is_native(service) -> bool:
     with service.store.session() as s:
         return s.scalar(select(Connector.engine).where(
-            Connector.business_unit_id == service.config.pardot_business_unit_id)) == "salesforce"
+            Connector.business_unit_id == service.config.pardot_business_unit_id)) == Engine.SALESFORCE
 

@@ -9,6 +9,7 @@ from .merge import fingerprint
 from .models import CrmRecord, PendingChange, Prospect, RecordLink, RecordState, utcnow
 from .reconcile_types import P2S, S2P, Context, CreateLead, CreateProspect, Pair
 from .remote import RemoteError
+from .serialize import error_dict
 from .upsert import upsert
 
 
@@ -28,8 +29,6 @@ class Bookkeeper:
         self.ctx.count(direction, "failed")
         if fresh:
             s.flush()
-            from .service import error_dict
-
             self.ctx.new_errors.append(error_dict(entry))
         return entry
 

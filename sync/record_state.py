@@ -5,15 +5,15 @@ Real Pardot keeps its link fields read-only, so the link lives only in our store
 remote call, no write."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from .errors import Invalid
 from .models import Connector, CrmRecord, PendingChange, Prospect, RecordLink, RecordState, SyncError
+from .names import SYNC_PREFIXES, State
+from .serialize import iso as _iso
 
-CRM_PREFIXES = {"00Q": "Lead", "003": "Contact", "001": "Account"}
+CRM_PREFIXES = SYNC_PREFIXES
 MAX_PROSPECT_ID = 2 ** 63 - 1  # prospect ids are BIGINT in the store
 OPEN = ("open", "retrying")
 # RecordState values that mean the record is gone, not merely unmatched.
@@ -21,10 +21,6 @@ DELETED_STATES = ("deleted_unlinked", "prospect_deleted")
 STATES = ("linked", "in_error", "deleted", "paused", "pending", "unassigned_no_match", "not_linked", "unknown")
 
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
 def to18(value: str) -> str:
@@ -60,48 +56,20 @@ def _error(e: SyncError) -> dict:
             "message": e.message, "status": e.status, "last_seen": _iso(e.last_seen), "attempts": e.attempts}
 
 
-def read_state(s: Session, c: Connector, side: str, record_id) -> dict | None:
-    """The state of a prospect (side "pardot") or a CRM record (side "salesforce"), or None when
-    the connector has never seen that id."""
-    link, mirror, record = _lookup(s, c.id, side, record_id)
-    deleted = bool(mirror and mirror.is_deleted) or bool(link is not None and link.deleted_in_crm)
-    key = str(record_id)
-    why = s.get(RecordState, (c.id, side, key))
-    pending, errors = _waiting(s, c.id, side, record_id, link)
-    if link is None and mirror is None and why is None and not pending and not errors:
-        return None
-    state, reason = _judge(c, side, link, why, deleted, pending, errors)
-    linked = None
-    if link is not None:
-        linked = ({"type": link.crm_type, "id": link.crm_id} if side == "pardot"
-                  else {"type": "Prospect", "id": str(link.prospect_id)})
-    return {
-        "record": record,
-        "state": state,
-        "reason": reason,
-        "not_linked_because": why.state if why is not None and link is None else None,
-        "linked_record": linked,
-        "last_synced_to_pardot": _iso(link.last_synced_to_pardot) if link else None,
-        "last_synced_to_salesforce": _iso(link.last_synced_to_salesforce) if link else None,
-        "last_synced_at": _iso(link.last_synced_at) if link else None,
-        "pending": pending,
-        "open_errors": [_error(e) for e in errors],
-        "connector_state": c.state,
-    }
-
-
-def _lookup(s: Session, cid: int, side: str, record_id):
-    """(link, mirror row, the record as the answer names it)."""
+def _find(s: Session, cid: int, side: str, record_id) -> tuple:
+    """The link, the mirror row, the record's type and id, and whether it is deleted."""
     if side == "pardot":
         link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
                                                   RecordLink.prospect_id == record_id)).first()
-        return link, s.get(Prospect, (cid, record_id)), {"type": "Prospect", "id": str(record_id)}
-    link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
-                                              RecordLink.crm_id == record_id)).first()
-    mirror = s.get(CrmRecord, (cid, record_id))
-    record = {"type": mirror.sobject if mirror else (link.crm_type if link else CRM_PREFIXES[record_id[:3]]),
-              "id": record_id}
-    return link, mirror, record
+        mirror = s.get(Prospect, (cid, record_id))
+        record = {"type": "Prospect", "id": str(record_id)}
+    else:
+        link = s.scalars(select(RecordLink).where(RecordLink.connector_id == cid,
+                                                  RecordLink.crm_id == record_id)).first()
+        mirror = s.get(CrmRecord, (cid, record_id))
+        record = {"type": mirror.sobject if mirror else (link.crm_type if link else CRM_PREFIXES[record_id[:3]]),
+                  "id": record_id}
+    return link, mirror, record, bool(mirror and mirror.is_deleted)
 
 
 def _waiting(s: Session, cid: int, side: str, record_id, link) -> tuple[bool, list]:
@@ -123,8 +91,7 @@ def _waiting(s: Session, cid: int, side: str, record_id, link) -> tuple[bool, li
     return pending, errors
 
 
-def _judge(c: Connector, side: str, link, why, deleted: bool, pending: bool, errors: list) -> tuple[str, str]:
-    """The record's state and why, the first that applies: errors, deleted, paused, pending, linked."""
+def _state(c: Connector, side: str, link, why, deleted: bool, pending: bool, errors: list) -> tuple[str, str]:
     if errors:
         return "in_error", f"{len(errors)} open sync error{'s' if len(errors) != 1 else ''}: " \
                            f"{errors[0].category}: {errors[0].message}"
@@ -132,13 +99,14 @@ def _judge(c: Connector, side: str, link, why, deleted: bool, pending: bool, err
         return "deleted", (why.detail if why is not None and why.state in DELETED_STATES
                            else "deleted in Salesforce (R19)" if link is not None and link.deleted_in_crm
                            else "in the Pardot recycle bin" if side == "pardot" else "deleted in Salesforce")
-    if c.state == "paused":  # R5: nothing moves for this record until reactivation, linked or not
+    if c.state == State.PAUSED:  # R5: nothing moves for this record until reactivation, linked or not
         return "paused", (f"the connector is paused{' by ' + c.paused_by if c.paused_by else ''} (R5); "
                           "changes wait until it is reactivated")
     if pending:
         return "pending", "a change is waiting for the next cycle (R17)"
     if link is not None:
-        reason = f"synced with {'Prospect ' + str(link.prospect_id) if side == 'salesforce' else link.crm_type + ' ' + link.crm_id}"
+        other = 'Prospect ' + str(link.prospect_id) if side == 'salesforce' else link.crm_type + ' ' + link.crm_id
+        reason = f"synced with {other}"
         if link.outside_mds:
             reason += "; outside Marketing Data Sharing, so no longer updated (R24)"
         return "linked", reason
@@ -146,3 +114,32 @@ def _judge(c: Connector, side: str, link, why, deleted: bool, pending: bool, err
         return ("unassigned_no_match" if why.state == "unassigned_no_match" else "not_linked",
                 why.detail or why.state.replace("_", " "))
     return "unknown", "seen by the connector but not reconciled yet"
+
+
+def read_state(s: Session, c: Connector, side: str, record_id) -> dict | None:
+    """The state of a prospect (side "pardot") or a CRM record (side "salesforce"), or None when
+    the connector has never seen that id."""
+    link, mirror, record, deleted = _find(s, c.id, side, record_id)
+    why = s.get(RecordState, (c.id, side, str(record_id)))
+    pending, errors = _waiting(s, c.id, side, record_id, link)
+    if link is None and mirror is None and why is None and not pending and not errors:
+        return None
+    deleted = deleted or bool(link is not None and link.deleted_in_crm)
+    state, reason = _state(c, side, link, why, deleted, pending, errors)
+    linked = None
+    if link is not None:
+        linked = ({"type": link.crm_type, "id": link.crm_id} if side == "pardot"
+                  else {"type": "Prospect", "id": str(link.prospect_id)})
+    return {
+        "record": record,
+        "state": state,
+        "reason": reason,
+        "not_linked_because": why.state if why is not None and link is None else None,
+        "linked_record": linked,
+        "last_synced_to_pardot": _iso(link.last_synced_to_pardot) if link else None,
+        "last_synced_to_salesforce": _iso(link.last_synced_to_salesforce) if link else None,
+        "last_synced_at": _iso(link.last_synced_at) if link else None,
+        "pending": pending,
+        "open_errors": [_error(e) for e in errors],
+        "connector_state": c.state,
+    }

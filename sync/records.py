@@ -18,8 +18,6 @@ SF_META_FIELDS = {
     "Account": ("Id", "SystemModstamp", "IsDeleted", "OwnerId", "PersonEmail"),
 }
 EMAIL_FIELD = {"Lead": "Email", "Contact": "Email", "Account": "PersonEmail"}
-KEY_PREFIX = {"00Q": "Lead", "003": "Contact", "001": "Account"}
-SYNC_OBJECTS = ("Lead", "Contact", "Account")
 # Person accounts sync as contacts; business accounts do not sync.
 OBJECT_FILTER = {"Lead": "", "Contact": "IsPersonAccount = false", "Account": "IsPersonAccount = true"}
 

@@ -13,7 +13,8 @@ from typing import Callable
 import requests
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-CATEGORIES = ("validation", "duplicate", "permission", "deleted", "transient", "limit", "auth")
+from .names import REMOTE_CATEGORIES as CATEGORIES  # R26: what a remote call can fail with
+
 SIDES = ("salesforce", "pardot")
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES = ("viewer", "operator", "admin")
+from .names import ROLES  # noqa: F401 - the one home is sync/names.py; imported from here too
+
 CHANNELS = ("slack", "api", "cli", "system")
 # R33: Pardot user role → connector role.
 PARDOT_ROLE_MAP = {"administrator": "admin", "marketing": "operator",

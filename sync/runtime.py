@@ -51,7 +51,8 @@ class Runtime:
     def service(self):
         from .service import Service
 
-        return Service(self.store, self.redis, self.config, self.queue, self.notify)
+        return Service(self.store, self.redis, self.config, self.queue, self.notify,
+                       pardot=lambda: self.engine().clients()[1])
 
     def engine(self):
         with self._lock:

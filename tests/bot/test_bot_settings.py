@@ -168,3 +168,31 @@ def test_help_command_in_the_shell_gives_an_example_and_the_categories(runtime, 
     assert "Categories: validation, duplicate, permission, deleted, transient, limit, auth" in text
     assert "Example: `settings error_queue_owner #sync-errors`" in text
 
+
+
+def test_a_long_owner_is_refused_by_the_shell_as_by_patch_settings(runtime, service, admin, connector, api):
+    """Issue 12, one source for validation: before, OpenAPI capped error_queue_owner at 255
+    characters and the service did not, so the shell and Slack accepted what the API refused."""
+    owner = "#" + "a" * 300
+    before = service.get_settings(admin)
+    response = api("PATCH", "/api/v1/settings", "admin", {"error_queue_owner": owner})
+    assert response.status_code == 400 and "error_queue_owner" in response.get_json()["error"]["message"]
+    with pytest.raises(Invalid) as refused:
+        service.update_settings(admin, {"error_queue_owner": owner})
+    assert refused.value.details == {"error_queue_owner": "must be at most 255 characters"}
+    text = shell(runtime, "admin@sandbox.example", f"settings error_queue_owner {owner}")
+    assert f"Could not do that: {refused.value.message}\n" in text
+    assert service.get_settings(admin) == before
+
+
+def test_a_long_salesforce_field_name_is_refused_by_the_service_as_by_the_api(service, admin, connector, api):
+    """Issue 12: OpenAPI caps FieldMapping.lead_field at 80 characters; the service only checked
+    it was not blank, so a caller that skips the API's schema (the CLI, a script) stored it."""
+    before = service.get_field_mappings(admin)
+    mappings = [{"pardot_field": "email", "lead_field": "E" * 81, "contact_field": "Email"}]
+    response = api("PUT", "/api/v1/field-mappings", "admin", {"mappings": mappings})
+    assert response.status_code == 400 and "lead_field" in response.get_data(as_text=True)
+    with pytest.raises(Invalid) as refused:
+        service.set_field_mappings(admin, mappings)
+    assert refused.value.details == {"mappings[0].lead_field": "must be at most 80 characters"}
+    assert service.get_field_mappings(admin) == before

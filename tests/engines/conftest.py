@@ -40,7 +40,7 @@ class Native:
         return self.service.create_connector(self.admin, engine="salesforce", **kwargs)
 
     def cycle(self) -> dict:
-        from sync.jobs import run_cycle
+        from sync.tasks import run_cycle
 
         return run_cycle(self.service.connector_id())
 

@@ -73,7 +73,7 @@ def test_rq_payloads_are_json_not_pickle(runtime, service, admin, run_worker):
 
     service.create_connector(admin, version=2, error_queue_owner="#ops")
     data = zlib.decompress(runtime.redis.hget(f"rq:job:cycle-{service.connector_id()}", "data"))
-    assert json.loads(data)[0] == "sync.jobs.run_cycle"  # pickle's would start with b"\x80"
+    assert json.loads(data)[0] == "sync.tasks.run_cycle"  # pickle's would start with b"\x80"
     run_worker()
     from sync.jobs import fetch
 
