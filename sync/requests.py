@@ -1,7 +1,7 @@
 """The request models: one place for each input rule (issue 12).
 
 The API, the bot and the CLI all reach the service, and the service checks its input with
-these models, so a rule is written once; tests/foundation/test_request_models.py checks that
+these models, so a rule is written once; tests/api/test_request_models.py checks that
 api/openapi.json says the same (required fields, lengths, enums, bounds). Problems are told
 per field in the service's own words (SAY), which the transports show as they are.
 Strict models: JSON's true is not 1 and "5" is not 5, as before."""
