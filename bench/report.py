@@ -56,32 +56,7 @@ def render(result: dict) -> str:
              + (f" + uncommitted {', '.join(meta['code']['uncommitted'])}" if meta.get("code", {}).get("uncommitted")
                 else ""), ""]
     for size in result["sizes"]:
-        dirs = size["directions"]
-        head = f"First sync, N = {size['n']:,}"
-        lines.append(f"{head:<34}" + "".join(f"{d['label']:>24}" for d in dirs))
-
-        def row(label, fn):
-            lines.append(f"  {label:<32}" + "".join(f"{fn(d):>24}" for d in dirs))
-
-        row("wall time", lambda d: _s(d["first_sync"]["wall_s"]))
-        row("records per hour", lambda d: _num(d["first_sync"]["records_per_hour"]))
-        row("API calls SF / Pardot", lambda d: f"{d['first_sync']['calls']['salesforce']} / "
-                                               f"{d['first_sync']['calls']['pardot']}")
-        row("calls per 1,000 SF / Pardot", lambda d: f"{d['first_sync']['calls_per_1000']['salesforce']:.1f} / "
-                                                     f"{d['first_sync']['calls_per_1000']['pardot']:.1f}")
-        row("floor calls SF / Pardot", lambda d: f"{d['first_sync']['floor']['salesforce']} / "
-                                                 f"{d['first_sync']['floor']['pardot']}")
-        row("floor time", lambda d: _num(d["first_sync"]["floor_s"], "{:,.2f} s"))
-        row("achieved ÷ floor: calls", lambda d: f"{d['first_sync']['ratio_calls']:.2f}")
-        row("achieved ÷ floor: time", lambda d: _num(d["first_sync"]["ratio_time"]))
-        if all("changed_cycle" in d for d in dirs):
-            row("1% changed: calls / time", lambda d: _cycle(d["changed_cycle"]))
-            pace = dirs[0]["idle_cycle"].get("after_s", 0)
-            row(f"  next cycle, {pace:g} s later", lambda d: _cycle(d["echo_cycle"]))
-            row(f"nothing changed, {pace:g} s later", lambda d: _cycle(d["idle_cycle"]))
-        row("worker peak memory", lambda d: _num(d["worker_peak_rss_kib"] and d["worker_peak_rss_kib"] / 1024,
-                                                 "{:,.0f} MiB"))
-        lines.append("")
+        lines.extend(_size_rows(size))
     mem = result.get("memory") or {}
     lines.append(f"{'Worker peak memory':<34}" + "   ".join(f"N={k}: {v / 1024:,.0f} MiB"
                                                           for k, v in (mem.get("by_n") or {}).items())
@@ -111,6 +86,38 @@ def render(result: dict) -> str:
         lines.append(f"  {'met ' if v['met'] else 'MISS'}  {v['target']:<36} {shown:>12}  (target {v['unit']} "
                      f"{v['limit']:,})")
     return "\n".join(lines)
+
+
+def _size_rows(size: dict) -> list[str]:
+    """One size's first-sync table, a column per direction."""
+    lines = []
+    dirs = size["directions"]
+    head = f"First sync, N = {size['n']:,}"
+    lines.append(f"{head:<34}" + "".join(f"{d['label']:>24}" for d in dirs))
+
+    def row(label, fn):
+        lines.append(f"  {label:<32}" + "".join(f"{fn(d):>24}" for d in dirs))
+
+    row("wall time", lambda d: _s(d["first_sync"]["wall_s"]))
+    row("records per hour", lambda d: _num(d["first_sync"]["records_per_hour"]))
+    row("API calls SF / Pardot", lambda d: f"{d['first_sync']['calls']['salesforce']} / "
+                                           f"{d['first_sync']['calls']['pardot']}")
+    row("calls per 1,000 SF / Pardot", lambda d: f"{d['first_sync']['calls_per_1000']['salesforce']:.1f} / "
+                                                 f"{d['first_sync']['calls_per_1000']['pardot']:.1f}")
+    row("floor calls SF / Pardot", lambda d: f"{d['first_sync']['floor']['salesforce']} / "
+                                             f"{d['first_sync']['floor']['pardot']}")
+    row("floor time", lambda d: _num(d["first_sync"]["floor_s"], "{:,.2f} s"))
+    row("achieved ÷ floor: calls", lambda d: f"{d['first_sync']['ratio_calls']:.2f}")
+    row("achieved ÷ floor: time", lambda d: _num(d["first_sync"]["ratio_time"]))
+    if all("changed_cycle" in d for d in dirs):
+        row("1% changed: calls / time", lambda d: _cycle(d["changed_cycle"]))
+        pace = dirs[0]["idle_cycle"].get("after_s", 0)
+        row(f"  next cycle, {pace:g} s later", lambda d: _cycle(d["echo_cycle"]))
+        row(f"nothing changed, {pace:g} s later", lambda d: _cycle(d["idle_cycle"]))
+    row("worker peak memory", lambda d: _num(d["worker_peak_rss_kib"] and d["worker_peak_rss_kib"] / 1024,
+                                             "{:,.0f} MiB"))
+    lines.append("")
+    return lines
 
 
 def _cycle(c: dict) -> str:

@@ -107,37 +107,12 @@ def run(options: Options, say=print) -> dict:
 
     try:
         if "sync" not in options.skip:
-            for n in options.sizes:
-                size = {"n": n, "directions": []}
-                for direction in ("s2p", "p2s"):
-                    say(f"… first sync of {n:,} records, {direction}")
-                    if last_world is not None:
-                        last_world.close()
-                    last_world = world(f"{direction}-{n}")
-                    profile = options.profile_dir / f"profile-{direction}-{n}.txt" if options.profile_dir else None
-                    size["directions"].append(run_direction(last_world, direction, n, options.latency,
-                                                            options.follow_ups, profile, options.idle_pace))
-                    last_world.worker.stop()  # writes the profile, frees the memory
-                result["sizes"].append(size)
-            by_n = {str(s["n"]): max(d["worker_peak_rss_kib"] or 0 for d in s["directions"])
-                    for s in result["sizes"]}
-            growth = by_n["100000"] / by_n["10000"] if {"10000", "100000"} <= set(by_n) else None
-            result["memory"] = {"by_n": by_n, "growth": growth}
+            last_world = _sync_part(options, result, world, say)
         if "baseline" not in options.skip:
-            say(f"… baseline: {options.baseline_n:,} leads, connector then a per-record script")
             if last_world is not None:
                 last_world.close()
             last_world = world(f"baseline-{options.baseline_n}")
-            connector = run_direction(last_world, "s2p", options.baseline_n, options.latency, follow_ups=False)
-            last_world.worker.stop()
-            script = run_baseline(info, options.baseline_n, options.latency)
-            conn_fs = connector["first_sync"]
-            result["baseline"] = {
-                "n": options.baseline_n, "script": script,
-                "connector": {"wall_s": conn_fs["wall_s"], "calls": conn_fs["calls"]},
-                "speedup": script["wall_s"] / conn_fs["wall_s"],
-                "call_ratio": sum(script["calls"].values()) / max(1, conn_fs["calls"]["salesforce"] +
-                                                                     conn_fs["calls"]["pardot"])}
+            result["baseline"] = _baseline_part(last_world, info, options, say)
         if {"bot", "api"} - options.skip:
             say("… web process: bot and API latency")
             if last_world is None:
@@ -160,6 +135,41 @@ def run(options: Options, say=print) -> dict:
     result["meta"]["duration_s"] = time.monotonic() - started
     result["verdicts"] = verdicts(result)
     return result
+
+
+def _sync_part(options: Options, result: dict, world, say) -> World | None:
+    """First syncs each way at every size, in a fresh world each; the peak memory by size."""
+    last_world = None
+    for n in options.sizes:
+        size = {"n": n, "directions": []}
+        for direction in ("s2p", "p2s"):
+            say(f"… first sync of {n:,} records, {direction}")
+            if last_world is not None:
+                last_world.close()
+            last_world = world(f"{direction}-{n}")
+            profile = options.profile_dir / f"profile-{direction}-{n}.txt" if options.profile_dir else None
+            size["directions"].append(run_direction(last_world, direction, n, options.latency,
+                                                    options.follow_ups, profile, options.idle_pace))
+            last_world.worker.stop()  # writes the profile, frees the memory
+        result["sizes"].append(size)
+    by_n = {str(s["n"]): max(d["worker_peak_rss_kib"] or 0 for d in s["directions"]) for s in result["sizes"]}
+    growth = by_n["100000"] / by_n["10000"] if {"10000", "100000"} <= set(by_n) else None
+    result["memory"] = {"by_n": by_n, "growth": growth}
+    return last_world
+
+
+def _baseline_part(world: World, info: dict, options: Options, say) -> dict:
+    """The connector against a per-record script on the same leads."""
+    say(f"… baseline: {options.baseline_n:,} leads, connector then a per-record script")
+    connector = run_direction(world, "s2p", options.baseline_n, options.latency, follow_ups=False)
+    world.worker.stop()
+    script = run_baseline(info, options.baseline_n, options.latency)
+    conn_fs = connector["first_sync"]
+    return {"n": options.baseline_n, "script": script,
+            "connector": {"wall_s": conn_fs["wall_s"], "calls": conn_fs["calls"]},
+            "speedup": script["wall_s"] / conn_fs["wall_s"],
+            "call_ratio": sum(script["calls"].values()) / max(1, conn_fs["calls"]["salesforce"] +
+                                                                 conn_fs["calls"]["pardot"])}
 
 
 def web_part(world: World, options: Options) -> dict:

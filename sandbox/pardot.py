@@ -139,10 +139,6 @@ class PardotOrg:
             self._settings.update(changes)
             return dict(self._settings)
 
-    def set_salesforce_lookup(self, fn) -> None:
-        """Not needed by this sandbox (the link fields are Salesforce's connector's, R10)."""
-        self._salesforce_lookup = fn
-
     # --- reads -------------------------------------------------------------------------
 
     @property
