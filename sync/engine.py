@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from . import custom_fields
+from . import custom_fields, incidents
 from .bulk import FLUSH_ROWS, MIN_IMPORT_ROWS
 from .engine_import import BulkImport
 from .engine_manual import ManualSync
@@ -233,8 +233,8 @@ class Engine(ManualSync, BulkImport, ConnectorState):
                 outage = True
                 log.warning("cycle %s failed: %s", connector_id, error)
         except Exception as exc:
-            outcome, error, outage = "failed", f"{type(exc).__name__}: {exc}", True
-            log.exception("cycle %s crashed", connector_id)
+            described = incidents.describe(exc, f"cycle of connector {connector_id}", log)
+            outcome, error, outage = "failed", incidents.user_text(*described), True
         return outcome, error, meta, outage
 
     def _degrade_if_failing(self, connector_id: int, error: str | None) -> None:

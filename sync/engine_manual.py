@@ -41,12 +41,12 @@ class ManualSync:
                         return _deleted_in_crm(link)
                 raw = ctx.pardot.get_prospect(prospect_id, ctx.prospect_fields)
                 if raw is None:
-                    return _failure("deleted", "NOT_FOUND", f"Pardot has no prospect {prospect_id}")
+                    return _failure("not_found", "NOT_FOUND", f"Pardot has no prospect {prospect_id}")
             else:
                 found = sorted(ctx.pardot.query("prospects", ctx.prospect_fields, email=email),
                                key=lambda r: r.get("updatedAt") or "", reverse=True)
                 if not found:
-                    return _failure("deleted", "NOT_FOUND", f"Pardot has no prospect with email {email}")
+                    return _failure("not_found", "NOT_FOUND", f"Pardot has no prospect with email {email}")
                 raw = found[0]
             p = prospect_row(raw, ctx.mappings, ctx.crm_field)
             with self.store.session() as s:
@@ -82,7 +82,7 @@ class ManualSync:
             raw = ctx.sf.retrieve(sobject, [crm_id],
                                   sf_fields(sobject, ctx.mappings, (ctx.mds_for(sobject) or (None,))[0]))[0]
             if raw is None:
-                return _failure("deleted", "NOT_FOUND", f"Salesforce has no {sobject} {crm_id} "
+                return _failure("not_found", "NOT_FOUND", f"Salesforce has no {sobject} {crm_id} "
                                 "(deleted, or not visible to the connector user)", crm_id=crm_id)
             if sobject == "Account" and not raw.get("IsPersonAccount", True):
                 return _failure("validation", "NOT_A_PERSON_ACCOUNT", f"Account {crm_id} is a business account; "

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from . import audit
+from . import audit, incidents
 from .metadata import PARDOT_USER_FIELDS, sync_pardot_users
 from .models import Connector, Cursor, CycleRun, Prospect, ReactivationRequest, SyncError, utcnow
 from .names import HEALTH_CATEGORIES, Category, Engine, State
@@ -327,8 +327,7 @@ def _health(rt, cid: int) -> dict:
         if isinstance(exc, RemoteCallError):
             error = f"{exc.side}: {exc.error.code}: {exc.error.message}"
         else:
-            log.exception("health check of connector %s crashed", cid)
-            error = f"{type(exc).__name__}: {exc}"
+            error = incidents.user_text(*incidents.describe(exc, f"health check of connector {cid}", log))
         outcome = "failed"
         check.wide, check.previous_state, check.state_now, check.new, check.resolved = {}, None, None, [], []
     after = budget.snapshot()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from . import custom_fields
+from . import custom_fields, incidents
 from .models import Job, utcnow
 from .names import Engine
 from .native_health import engine_of, run_health, run_unpause
@@ -55,8 +55,11 @@ def run_job(job_id: str) -> dict:
         outcome = _run(rt, engine, kind, params)
         state = "finished" if outcome.get("ok", True) else "failed"
     except Exception as exc:  # the outcome is recorded; the worker lives on
-        log.exception("job %s failed", job_id)
-        outcome, state = {"ok": False, "category": "transient", "message": f"{type(exc).__name__}: {exc}"}, "failed"
+        # Issue 9 item 12: users see a reason and an incident id; the traceback goes to the log.
+        category, reason, incident = incidents.describe(exc, f"job {job_id}", log)
+        outcome = {"ok": False, "category": category, "incident": incident,
+                   "message": incidents.user_text(category, reason, incident)}
+        state = "failed"
     with rt.store.session() as s:
         job = s.get(Job, job_id)
         job.state, job.outcome, job.ended_at = state, outcome, utcnow()
