@@ -19,8 +19,9 @@ from tests.drills.procs_harness import (
     cycle_runs,
     endpoint_calls,
     epoch,
-    pending,  # noqa: F401 - world is a fixture
+    pending,
     wait_until,
+    world,  # noqa: F401 - a fixture
 )
 
 LEADS, PROSPECTS, SHARED = 3000, 3000, 300
