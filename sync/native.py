@@ -121,7 +121,15 @@ def connector_block(view: dict) -> dict:
             "verified": view.get("verified"), "last_synced_at": (iso(view["last_synced_at"])
                                                                  if isinstance(view.get("last_synced_at"), datetime)
                                                                  else view.get("last_synced_at")),
-            "present": view.get("present"), "error": view.get("error")}
+            "present": view.get("present"), "error": view.get("error"), "read_at": view.get("read_at")}
+
+
+def snapshot(c: Connector) -> dict:
+    """What Pardot last said, as the health check (every poll interval), create, pause and the
+    approved unpause stored it: version and status never call Pardot on the request's path
+    (DESIGN §1), so a slow or failing Pardot cannot hold up `GET /api/v1/connector` or a reply."""
+    return (c.checks or {}).get("native") or {"present": None, "read_at": None,
+                                              "error": "not read yet: the first health check has not run"}
 
 
 def open_warnings(s, connector_id: int) -> int:
@@ -131,19 +139,17 @@ def open_warnings(s, connector_id: int) -> int:
 
 
 def version(service, c_id: int) -> dict:
-    view = refresh(service)
     with service.store.session() as s:
         c = s.get(Connector, c_id)
-        return {"salesforce_connector": connector_block(view), "sync_warnings": open_warnings(s, c_id),
+        return {"salesforce_connector": connector_block(snapshot(c)), "sync_warnings": open_warnings(s, c_id),
                 "connector_version": c.version}
 
 
 def status_fields(service) -> dict:
-    """The salesforce engine's part of the status: what the Connector API says, and our warnings."""
-    view = refresh(service)
+    """The salesforce engine's part of the status: what the Connector API last said, and our warnings."""
     with service.store.session() as s:
         c = service._connector(s)
-        c_id = c.id
+        c_id, view = c.id, snapshot(c)
         paused = {"since": _iso(c.paused_at), "by": c.paused_by, "reason": c.paused_reason} \
             if c.state == State.PAUSED else None
         return {"salesforce_connector": connector_block(view), "sync_warnings": open_warnings(s, c_id),

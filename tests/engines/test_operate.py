@@ -46,12 +46,19 @@ def test_version_and_status_come_from_the_connector_api(native):
     assert v["engine"] == "salesforce" and v["connector_version"] == 2
     assert block["name"] == "Salesforce Prod" and block["version"] == 2
     assert block["paused"] is False and block["verified"] is True and block["last_synced_at"]
-    assert v["sync_warnings"] == 0
-    assert native.calls() == {"pardot GET /api/v5/connectors/salesforce": 1}
+    assert v["sync_warnings"] == 0 and block["read_at"]
+    # DESIGN §1: no Pardot call on the request's path; the snapshot is what create (and every
+    # health check, pause and unpause) read, so a slow or failing Pardot cannot hold a reply up.
+    assert native.calls() == {}
 
     native.set(paused=True, verified=False, version=1)
     native.rt.redis.flushdb()  # the status is cached for a second
+    assert native.service.status(native.operator)["salesforce_connector"]["paused"] is False  # not read yet
+    native.cycle()  # the health check of the next poll interval reads the Connector API (R38)
+    native.rt.redis.flushdb()
+    native.reset_calls()
     st = native.service.status(native.operator)
+    assert native.calls() == {}
     assert st["state"] == "paused" and st["connector_version"] == 1
     assert st["salesforce_connector"]["verified"] is False and st["salesforce_connector"]["paused"] is True
     assert st["paused"]["by"].startswith("Salesforce")
