@@ -1,7 +1,8 @@
 """The `salesforce` engine (R35–R38): Salesforce's own connector v2 syncs; we observe and operate it.
 
 The service layer routes here by `Connector.engine`; api/ and bot/ never see the difference.
-- version/status read the Pardot v5 Connector API (R36), one call, cached like the status;
+- version/status show what the Pardot v5 Connector API last said (R36): the health check reads it
+  every poll interval, and create, pause and unpause read it too; a request never waits on Pardot;
 - pause/unpause are its actions; Pardot's refusals reach the person in plain words (R36);
 - reactivation keeps the two-person approval (R31); approval queues one unpause job (R37);
 - sync health (R38) and the approved unpause run in the worker: sync/native_health.py.
