@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,21 +26,11 @@ from sync.roles import Principal
 from sync.runtime import Runtime
 from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET, SlackRequests
 from tests.bot.fake_slack import FakeSlack
+from tests.drills.procs_harness import wait_until
 
 REDIS_PORT = int(os.environ.get("DRILL_REDIS_PORT", "6392"))
 PG_PORT = int(os.environ.get("DRILL_PG_PORT", "5442"))
 ADMIN = Principal("admin@sandbox.example", "admin", "cli", "drill")
-
-
-def _eventually(predicate, timeout=60.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class OwnRedis:
@@ -60,7 +49,7 @@ class OwnRedis:
                                       "--dir", str(self.dir), "--save", "", "--appendonly", "no"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         probe = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        _eventually(lambda: self._pings(probe), 30, "the drill's redis-server")
+        wait_until(lambda: self._pings(probe), 30, "the drill's redis-server")
 
     @staticmethod
     def _pings(client) -> bool:
@@ -208,7 +197,7 @@ def test_redis_and_postgresql_outages_are_503_then_recover(drill_app, own_deps, 
     _assert_unavailable(client)
     assert "temporarily unavailable" in _chat(rt)
     r.start()
-    _eventually(lambda: _answers_normally(client), what="the API after Redis came back")
+    wait_until(lambda: _answers_normally(client), 60, "the API after Redis came back")
     assert client.post("/api/v1/syncs/prospect", json={"prospect_id": 1}).status_code == 202
 
     pg.stop()
@@ -216,7 +205,7 @@ def test_redis_and_postgresql_outages_are_503_then_recover(drill_app, own_deps, 
     _assert_unavailable(client)
     assert "temporarily unavailable" in _chat(rt)
     pg.start()
-    _eventually(lambda: _answers_normally(client), what="the API after PostgreSQL came back")
+    wait_until(lambda: _answers_normally(client), 60, "the API after PostgreSQL came back")
     assert client.get("/api/v1/sync-errors").status_code == 200
     assert "temporarily unavailable" not in _chat(rt)
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
