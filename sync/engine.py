@@ -19,6 +19,7 @@ from .engine_manual import ManualSync
 from .engine_state import ConnectorState
 from .http import make_session
 from .ingest import (
+    BATCH,
     PARDOT_OVERLAP,
     SF_OVERLAP,
     ingest_crm,
@@ -321,7 +322,7 @@ class Engine(ManualSync, BulkImport, ConnectorState):
                         PendingChange.connector_id == ctx.connector_id,
                         (PendingChange.side > last[0]) | ((PendingChange.side == last[0]) &
                                                           (PendingChange.record_id > last[1])))
-                        .order_by(PendingChange.side, PendingChange.record_id).limit(200)).all()
+                        .order_by(PendingChange.side, PendingChange.record_id).limit(BATCH)).all()
                 if not rows:
                     break
                 last = (rows[-1][0], rows[-1][1])

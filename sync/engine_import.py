@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 
 from . import errorqueue
 from .bulk import BulkRow, run_import
-from .ingest import chunks, ingest_prospects
+from .ingest import BATCH, chunks, ingest_prospects
 from .models import PendingChange, Prospect, utcnow
 from .reconcile import S2P, Context, Reconciler
 from .records import ProspectRow, link_values, pardot_datetime
@@ -39,9 +39,9 @@ class BulkImport:
                 PendingChange.queued_at >= started))]
         done_sf = [c.crm.crm_id for c in creates if c.crm.crm_id not in failed]
         waiting_p = sorted(set(waiting_p) | {lc.prospect.prospect_id for lc in links if lc.crm.crm_id not in failed_link})
-        for sf_batch in chunks(done_sf):
+        for sf_batch in chunks(done_sf, BATCH):
             Reconciler(ctx).process(sf_batch, [])
-        for p_batch in chunks(waiting_p):
+        for p_batch in chunks(waiting_p, BATCH):
             Reconciler(ctx).process([], p_batch)
         return newest
 
@@ -79,7 +79,7 @@ class BulkImport:
             pair.pardot_error = failed_update.get(str(pair.prospect.prospect_id))
             if pair.pardot_error is None and pair.prospect.prospect_id in fresh:
                 pair.prospect = fresh[pair.prospect.prospect_id]
-        for batch in chunks(updates):
+        for batch in chunks(updates, BATCH):
             Reconciler(ctx).commit_updates(batch)
 
     @staticmethod

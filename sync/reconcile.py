@@ -61,9 +61,12 @@ class Reconciler(Matcher, Writer, Bookkeeper):
             # R8: among records sharing an email, a contact before a lead, then the most recent.
             order = sorted((chunk.crm[i] for i in sf_ids if i in chunk.crm),
                            key=lambda r: (r.email or "", TYPE_RANK[r.sobject], -r.modstamp.timestamp()))
+            self._prefetch_for_crm(s, order, chunk.links_by_crm)
             for row in order:
                 if row.crm_id not in ctx.waiting_crm:
                     self._pair_crm_row(s, chunk, row, create_prospects or force)
+            self._prefetch_for_prospects(s, [chunk.prospects[i] for i in prospect_ids if i in chunk.prospects],
+                                         chunk.links_by_prospect)
             for pid in prospect_ids:
                 p = chunk.prospects.get(pid)
                 if p is not None and pid not in chunk.claimed_prospects:

@@ -2,7 +2,7 @@
 in one transaction; pending rows go once their writes are done (crash-safe)."""
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from . import errorqueue
 from .merge import fingerprint
@@ -38,9 +38,11 @@ class Bookkeeper:
         with ctx.store.session() as s:
             resolved_s2p, resolved_p2s = [], []
             waiting_pairs = [pr for pr in pairs.values() if pr.deferred]
+            self._stored = _Stored()
             for pair in pairs.values():
                 if not pair.deferred:  # else its bookkeeping waits for the import
                     self._commit_pair(s, pair, now, resolved_s2p, resolved_p2s)
+            self._stored.write(s, ctx.connector_id)
             for c in creates:
                 if not c.deferred:  # else its bookkeeping waits for the import
                     self._commit_create(s, c, now, resolved_s2p)
@@ -107,7 +109,6 @@ class Bookkeeper:
 
     def _store_pair(self, s, pair: Pair, failed_fields: set, now) -> None:
         """The link's synced values (less the fields that failed) and both mirrors."""
-        cid = self.ctx.connector_id
         link = pair.link
         if pair.merged:
             base = dict(pair.base)
@@ -117,13 +118,7 @@ class Bookkeeper:
         link.last_synced_at = now
         link.last_synced_to_salesforce = link.last_synced_to_salesforce if pair.sf_error else now
         link.last_synced_to_pardot = link.last_synced_to_pardot if pair.pardot_error else now
-        if pair.new_link:
-            s.add(link)
-        else:
-            s.merge(link)
-        s.flush()
-        upsert(s, Prospect, [pair.prospect.as_row(cid)], ("connector_id", "prospect_id"))
-        upsert(s, CrmRecord, [pair.crm.as_row(cid)], ("connector_id", "crm_id"))
+        self._stored.add(pair)
 
     def _commit_create(self, s, c: CreateProspect, now, resolved_s2p: list) -> None:
         ctx, cid = self.ctx, self.ctx.connector_id
@@ -222,3 +217,41 @@ class Bookkeeper:
             self.outcomes[("salesforce", crm_id)] = outcome
         if prospect_id is not None:
             self.outcomes[("pardot", str(prospect_id))] = outcome
+
+
+LINK_COLUMNS = ("crm_id", "crm_type", "synced_values", "fingerprint", "deleted_in_crm", "outside_mds",
+                "last_synced_at", "last_synced_to_pardot", "last_synced_to_salesforce")
+
+
+class _Stored:
+    """A chunk's pairs written in a few statements (issue 11): links updated by primary key and
+    inserted in one executemany each, both mirrors upserted once, instead of a merge (a SELECT),
+    a flush and two upserts per pair."""
+
+    def __init__(self):
+        self.updated, self.inserted, self.prospects, self.crm = [], [], {}, {}
+
+    def add(self, pair: Pair) -> None:
+        link = pair.link
+        row = {c: getattr(link, c) for c in LINK_COLUMNS}
+        if pair.new_link:  # a Core insert takes None as NULL, not as the column's default
+            row.update(prospect_id=link.prospect_id, synced_values=row["synced_values"] or {},
+                       deleted_in_crm=bool(row["deleted_in_crm"]), outside_mds=bool(row["outside_mds"]))
+            self.inserted.append(row)
+        else:
+            self.updated.append({"id": link.id, **row})
+        self.prospects[pair.prospect.prospect_id] = pair.prospect
+        self.crm[pair.crm.crm_id] = pair.crm
+
+    def write(self, s, connector_id: int) -> None:
+        # Updates first: a relink (R20) frees a CRM id an insert of the same chunk may take.
+        if self.updated:
+            s.execute(update(RecordLink), self.updated)
+        if self.inserted:
+            s.execute(RecordLink.__table__.insert(), [{"connector_id": connector_id, **row} for row in self.inserted])
+        if self.prospects:
+            upsert(s, Prospect, [p.as_row(connector_id) for p in self.prospects.values()],
+                   ("connector_id", "prospect_id"))
+        if self.crm:
+            upsert(s, CrmRecord, [r.as_row(connector_id) for r in self.crm.values()], ("connector_id", "crm_id"))
+        self.updated, self.inserted, self.prospects, self.crm = [], [], {}, {}

@@ -44,12 +44,70 @@ class Matcher:
                 crm[r.crm_id] = CrmRow.from_model(r)
 
     def _converted_lead_link(self, s, contact_id, links_by_crm):
-        lead = s.scalars(select(CrmRecord).where(CrmRecord.connector_id == self.ctx.connector_id,
-                                                 CrmRecord.converted_to == contact_id)).first()
+        lead = self._converted_from.get(contact_id)
         if lead is None:
             return None
-        return links_by_crm.get(lead.crm_id) or s.scalars(select(RecordLink).where(
-            RecordLink.connector_id == self.ctx.connector_id, RecordLink.crm_id == lead.crm_id)).first()
+        return links_by_crm.get(lead.crm_id) or self._links_of_lead.get(lead.crm_id)
+
+    # ------------------------------------------------------------------ prefetching
+    # One query per kind for a whole chunk instead of one per record (issue 11): what the
+    # matchers below would ask for each unlinked record, read up front. The prospect side is
+    # read after the CRM side has paired, so it sees the links that pairing deleted (R8).
+    def _prefetch_for_crm(self, s, rows: list[CrmRow], links_by_crm) -> None:
+        ctx = self.ctx
+        unlinked = [r for r in rows if r.crm_id not in links_by_crm]
+        contacts = [r.crm_id for r in unlinked if r.sobject == "Contact"]
+        self._converted_from = {}
+        for part in _parts(contacts):
+            for lead in s.scalars(select(CrmRecord).where(CrmRecord.connector_id == ctx.connector_id,
+                                                          CrmRecord.converted_to.in_(part))):
+                self._converted_from.setdefault(lead.converted_to, lead)
+        matchable = [r for r in unlinked if not r.is_deleted and not r.converted_to and r.in_mds and r.email]
+        self._prospects_by_key: dict = {}
+        column = Prospect.crm_id if ctx.ampsea else Prospect.email
+        keys = sorted({r.crm_id if ctx.ampsea else r.email for r in matchable})
+        found = []
+        for part in _parts(keys):
+            found.extend(s.scalars(select(Prospect).where(Prospect.connector_id == ctx.connector_id, column.in_(part),
+                                                          Prospect.is_deleted.is_(False))))
+        found.sort(key=lambda p: p.updated_at, reverse=True)
+        for p in found:
+            self._prospects_by_key.setdefault(p.crm_id if ctx.ampsea else p.email, []).append(p)
+        self._links_of_prospect = {}
+        ids = [p.prospect_id for p in found]
+        for part in _parts(ids):
+            for link in s.scalars(select(RecordLink).where(RecordLink.connector_id == ctx.connector_id,
+                                                           RecordLink.prospect_id.in_(part))):
+                self._links_of_prospect[link.prospect_id] = link
+        lead_ids = [lead.crm_id for lead in self._converted_from.values()]
+        self._links_of_lead = {}
+        for part in _parts(lead_ids):
+            for link in s.scalars(select(RecordLink).where(RecordLink.connector_id == ctx.connector_id,
+                                                           RecordLink.crm_id.in_(part))):
+                self._links_of_lead[link.crm_id] = link
+
+    def _prefetch_for_prospects(self, s, prospects: list[ProspectRow], links_by_prospect) -> None:
+        ctx = self.ctx
+        unlinked = [p for p in prospects if p.prospect_id not in links_by_prospect and not p.is_deleted]
+        by_id = sorted({p.crm_id for p in unlinked if p.crm_id})
+        emails = sorted({p.email for p in unlinked if p.email}) if not ctx.ampsea else []
+        self._crm_by_id, self._crm_by_email = {}, {}
+        for part in _parts(by_id):
+            for r in s.scalars(select(CrmRecord).where(CrmRecord.connector_id == ctx.connector_id,
+                                                       CrmRecord.crm_id.in_(part))):
+                self._crm_by_id[r.crm_id] = r
+        for part in _parts(emails):
+            for r in s.scalars(select(CrmRecord).where(
+                    CrmRecord.connector_id == ctx.connector_id, CrmRecord.email.in_(part),
+                    CrmRecord.is_deleted.is_(False), CrmRecord.converted_to.is_(None),
+                    CrmRecord.in_mds.is_(True))):
+                self._crm_by_email.setdefault(r.email, []).append(r)
+        crm_ids = list(self._crm_by_id) + [r.crm_id for rs in self._crm_by_email.values() for r in rs]
+        self._links_of_crm = {}
+        for part in _parts(sorted(set(crm_ids))):
+            for link in s.scalars(select(RecordLink).where(RecordLink.connector_id == ctx.connector_id,
+                                                           RecordLink.crm_id.in_(part))):
+                self._links_of_crm[link.crm_id] = link
 
     # ------------------------------------------------------------------ matching
     def _match_crm(self, s, row: CrmRow, claimed_prospects, links_by_prospect):
@@ -65,18 +123,13 @@ class Matcher:
             return ("no_email", "has no email address, so no prospect is created (R11)")
         if ctx.ampsea:
             # R9: the CRM id is the only key; a prospect already carrying this id is ours.
-            p = s.scalars(select(Prospect).where(Prospect.connector_id == ctx.connector_id,
-                                                 Prospect.crm_id == row.crm_id,
-                                                 Prospect.is_deleted.is_(False))).first()
+            found = self._prospects_by_key.get(row.crm_id)
+            p = found[0] if found else None
             return ProspectRow.from_model(p) if p is not None and p.prospect_id not in claimed_prospects else "create"
-        candidates = s.scalars(select(Prospect).where(
-            Prospect.connector_id == ctx.connector_id, Prospect.email == row.email,
-            Prospect.is_deleted.is_(False)).order_by(Prospect.updated_at.desc())).all()
-        for p in candidates:
+        for p in self._prospects_by_key.get(row.email, ()):  # newest first
             if p.prospect_id in claimed_prospects:
                 return ("email_taken", f"prospect {p.prospect_id} with this email syncs with a better match (R8)")
-            link = links_by_prospect.get(p.prospect_id) or s.scalars(select(RecordLink).where(
-                RecordLink.connector_id == ctx.connector_id, RecordLink.prospect_id == p.prospect_id)).first()
+            link = links_by_prospect.get(p.prospect_id) or self._links_of_prospect.get(p.prospect_id)
             if link is None:
                 return ProspectRow.from_model(p)
             if TYPE_RANK[row.sobject] < TYPE_RANK.get(link.crm_type, 1):
@@ -92,22 +145,15 @@ class Matcher:
         if p.is_deleted:
             return ("prospect_deleted", "in the Pardot recycle bin")
         if p.crm_id:
-            r = s.get(CrmRecord, (ctx.connector_id, p.crm_id))
+            r = self._crm_by_id.get(p.crm_id)
             if r is not None and r.crm_id not in claimed_crm and not r.is_deleted:
-                linked = s.scalars(select(RecordLink).where(RecordLink.connector_id == ctx.connector_id,
-                                                            RecordLink.crm_id == r.crm_id)).first()
-                if linked is None:
+                if self._links_of_crm.get(r.crm_id) is None:
                     return CrmRow.from_model(r)
         if not ctx.ampsea and p.email:
-            rows = s.scalars(select(CrmRecord).where(
-                CrmRecord.connector_id == ctx.connector_id, CrmRecord.email == p.email,
-                CrmRecord.is_deleted.is_(False), CrmRecord.converted_to.is_(None),
-                CrmRecord.in_mds.is_(True))).all()
-            rows = [r for r in rows if r.crm_id not in claimed_crm]
+            rows = [r for r in self._crm_by_email.get(p.email, ()) if r.crm_id not in claimed_crm]
             rows.sort(key=lambda r: (TYPE_RANK[r.sobject], -r.modstamp.timestamp()))
             for r in rows:
-                linked = links_by_crm.get(r.crm_id) or s.scalars(select(RecordLink).where(
-                    RecordLink.connector_id == ctx.connector_id, RecordLink.crm_id == r.crm_id)).first()
+                linked = links_by_crm.get(r.crm_id) or self._links_of_crm.get(r.crm_id)
                 if linked is None:
                     return CrmRow.from_model(r)
                 return ("email_taken", f"{r.sobject} {r.crm_id} with this email syncs with prospect "
@@ -192,3 +238,8 @@ class Matcher:
         elif not pair.sf_changes and not pair.pardot_changes and pair.pardot_action != "undelete":
             pair.action = "unchanged"
             ctx.count(S2P, "unchanged")
+
+
+def _parts(values: list, size: int = 500) -> list[list]:
+    """IN lists of bounded length (SQLite's and drivers' parameter limits)."""
+    return [values[i:i + size] for i in range(0, len(values), size)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, TypeVar
@@ -36,6 +37,9 @@ T = TypeVar("T")
 SIDE = "salesforce"
 COLLECTION_MAX = 200          # records per sObject Collections call
 COMPOSITE_MAX = 25            # subrequests per /composite call
+# Collections calls in flight at once: Salesforce limits only long-running (> 20 s) requests
+# (25 at once in production orgs); these take well under a second.
+WRITE_CONCURRENCY = 8
 RETRIEVE_GET_MAX_CHARS = 2000  # longer id lists go in a POST body (URL length limits)
 # The org allocation is a rolling 24 h window, so usage falls gradually: probe again after an hour.
 LIMIT_PROBE_AFTER = timedelta(hours=1)
@@ -324,28 +328,40 @@ class SalesforceClient:
 
     def _write(self, method: str, sobject: str, records: list[dict]) -> list[WriteResult]:
         """Collections calls of 200, allOrNone=false. A whole-call failure raises only while nothing
-        has been written; after that, the unsent records get the call's error as their result,
-        so the records already written are never lost to the caller."""
+        has been written; after that, the records of a failed call get its error as their result,
+        so the records already written are never lost to the caller.
+
+        The first call goes alone (a refusal then costs one call, not a wave); the rest go
+        WRITE_CONCURRENCY at a time, since a big cycle's writes are latency-bound otherwise."""
         creating = method == "POST"
-        results: list[WriteResult] = []
-        for start in range(0, len(records), COLLECTION_MAX):
-            chunk = records[start:start + COLLECTION_MAX]
+        chunks = [records[start:start + COLLECTION_MAX] for start in range(0, len(records), COLLECTION_MAX)]
+        if not chunks:
+            return []
+
+        def send(chunk: list[dict]) -> list[WriteResult]:
             payload = {"allOrNone": False,
                        "records": [{"attributes": {"type": sobject}, **record} for record in chunk]}
-            try:
-                items = self._call(lambda sf: sf.restful("composite/sobjects", method=method, json=payload,
-                                                         timeout=self.timeout), idempotent=not creating)
-            except RemoteCallError as exc:
-                if not results:
-                    raise
-                results.extend(WriteResult(False, None, exc.error) for _ in records[start:])
-                return results
+            items = self._call(lambda sf: sf.restful("composite/sobjects", method=method, json=payload,
+                                                     timeout=self.timeout), idempotent=not creating)
             if not isinstance(items, list) or len(items) != len(chunk):
                 raise RemoteCallError(RemoteError("transient", "BAD_COLLECTION_RESPONSE",
                                                   f"expected {len(chunk)} results from {method} composite/sobjects, "
                                                   f"got {len(items) if isinstance(items, list) else type(items).__name__}"),
                                       None, SIDE)
-            results.extend(_write_result(item, creating) for item in items)
+            return [_write_result(item, creating) for item in items]
+
+        results = send(chunks[0])  # raises: nothing was written
+
+        def rest(chunk: list[dict]) -> list[WriteResult]:
+            try:
+                return send(chunk)
+            except RemoteCallError as exc:
+                return [WriteResult(False, None, exc.error) for _ in chunk]
+
+        if len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=WRITE_CONCURRENCY, thread_name_prefix="sf-write") as pool:
+                for part in pool.map(rest, chunks[1:]):
+                    results.extend(part)
         return results
 
 
