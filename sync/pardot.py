@@ -17,6 +17,7 @@ import requests
 
 from sync.budget import next_utc_midnight
 from sync.http import make_session, retry_after
+from sync.readahead import read_ahead
 from sync.remote import (
     PARDOT_BAD_TOKEN,
     PARDOT_CONCURRENCY,
@@ -82,12 +83,18 @@ class PardotClient:
         params = {"fields": field_list, "limit": PAGE_LIMIT}
         params.update({k: _param(v) for k, v in filters.items() if v is not None})
         page = self._request("GET", f"/objects/{obj}", params=params)
-        while True:
-            yield from page.get("values") or ()
-            token = page.get("nextPageToken")
+        if not page.get("nextPageToken"):
+            yield from page.get("values") or ()  # one page: no thread
+            return
+
+        def after(previous: dict) -> dict | None:
+            token = previous.get("nextPageToken")
             if not token:
-                return
-            page = self._request("GET", f"/objects/{obj}", params={"fields": field_list, "nextPageToken": token})
+                return None
+            return self._request("GET", f"/objects/{obj}", params={"fields": field_list, "nextPageToken": token})
+
+        for current in read_ahead(page, after):
+            yield from current.get("values") or ()
 
     def get_prospect(self, prospect_id: int, fields: list[str]) -> dict | None:
         """The prospect, or None when it does not exist or sits in the recycle bin."""

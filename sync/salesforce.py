@@ -23,6 +23,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from sync.http import make_session, retry_after
+from sync.readahead import read_ahead
 from sync.remote import (
     BudgetExhausted,
     RemoteCallError,
@@ -250,14 +251,20 @@ class SalesforceClient:
         yield from self._pages(page, headers)
 
     def _pages(self, page: dict, headers: dict) -> Iterator[dict]:
-        while True:
-            for record in page.get("records", ()):
-                yield _plain(record)
-            next_url = page.get("nextRecordsUrl")
-            if page.get("done", True) or not next_url:
-                return
-            page = self._call(lambda sf: sf.query_more(next_url, identifier_is_url=True, headers=headers,
+        def after(previous: dict) -> dict | None:
+            next_url = previous.get("nextRecordsUrl")
+            if previous.get("done", True) or not next_url:
+                return None
+            return self._call(lambda sf: sf.query_more(next_url, identifier_is_url=True, headers=headers,
                                                        timeout=self.timeout))
+
+        if page.get("done", True) or not page.get("nextRecordsUrl"):
+            pages = iter((page,))  # one page: no thread
+        else:
+            pages = read_ahead(page, after)
+        for current in pages:
+            for record in current.get("records", ()):
+                yield _plain(record)
 
     def composite_query(self, queries: dict[str, str], include_deleted: bool = True) -> dict[str, Iterator[dict]]:
         """All queries in ONE /composite call; each iterator yields its first page, then fetches

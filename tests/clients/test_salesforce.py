@@ -3,6 +3,7 @@ writes with per-record errors, retries, and the daily allocation (R25–R29)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 import types
 
 import pytest
@@ -78,7 +79,10 @@ def test_query_streams_pages_lazily(sf, reset):
     assert calls(reset)["total"]["salesforce"] == 0       # nothing fetched before iterating
     first = next(records)
     assert set(first) == {"Id", "Email"}
-    assert endpoint(reset, "salesforce GET /query") == 1 and calls(reset)["total"]["salesforce"] == 1
+    assert endpoint(reset, "salesforce GET /query") == 1
+    # Issue 11: the next page is read ahead while the caller works through this one, never further.
+    time.sleep(0.5)
+    assert calls(reset)["total"]["salesforce"] == 2
     rest = list(records)
     assert len({r["Id"] for r in [first, *rest]}) == 4500
     assert endpoint(reset, "salesforce GET /query/{locator}") == 2   # pages 2 and 3 of 2000
