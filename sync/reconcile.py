@@ -82,9 +82,9 @@ class Reconciler(Matcher, Writer, Bookkeeper):
 
     def _load_chunk(self, s, sf_ids: list[str], prospect_ids: list[int]) -> _Chunk:
         ctx = self.ctx
-        crm = {r.crm_id: CrmRow.from_model(r) for r in s.scalars(select(CrmRecord).where(
+        crm = {r.crm_id: CrmRow.from_model(r) for r in s.execute(select(CrmRecord.__table__).where(
             CrmRecord.connector_id == ctx.connector_id, CrmRecord.crm_id.in_(sf_ids)))} if sf_ids else {}
-        prospects = {p.prospect_id: ProspectRow.from_model(p) for p in s.scalars(select(Prospect).where(
+        prospects = {p.prospect_id: ProspectRow.from_model(p) for p in s.execute(select(Prospect.__table__).where(
             Prospect.connector_id == ctx.connector_id, Prospect.prospect_id.in_(prospect_ids)))} \
             if prospect_ids else {}
         links_by_crm, links_by_prospect = self._links(s, list(crm), list(prospects))

@@ -48,6 +48,7 @@ class Bookkeeper:
                     self._commit_create(s, c, now, resolved_s2p)
             for lc in lead_creates:
                 self._commit_lead_create(s, lc, now, resolved_p2s)
+            self._stored.write(s, ctx.connector_id)
             self._commit_states(s, states, now)
             errorqueue.resolve(s, ctx.connector_id, S2P, resolved_s2p)
             errorqueue.resolve(s, ctx.connector_id, P2S, resolved_p2s)
@@ -144,23 +145,25 @@ class Bookkeeper:
                                                         "crm_id": c.crm.crm_id, "crm_type": c.crm.sobject})
 
     def _commit_lead_create(self, s, lc: CreateLead, now, resolved_p2s: list) -> None:
-        ctx, cid = self.ctx, self.ctx.connector_id
+        ctx = self.ctx
         p = lc.prospect
         if lc.committed:  # a deferred link write has come back
             if lc.error:
                 self._fail(s, S2P, "Lead", lc.crm.crm_id, lc.error, p.prospect_id, lc.crm.crm_id, p.email)
             else:
-                upsert(s, Prospect, [p.as_row(cid)], ("connector_id", "prospect_id"))
+                self._stored.prospects[p.prospect_id] = p
             return
         if lc.crm is None:
             self._fail(s, P2S, "Prospect", str(p.prospect_id), lc.error, p.prospect_id, None, p.email)
             self._set_outcome(None, p.prospect_id, _failure(lc.error, prospect_id=p.prospect_id))
             return
-        upsert(s, CrmRecord, [lc.crm.as_row(cid)], ("connector_id", "crm_id"))
-        s.add(RecordLink(connector_id=cid, prospect_id=p.prospect_id, crm_id=lc.crm.crm_id,
-                         crm_type="Lead", synced_values=lc.merged, fingerprint=fingerprint(lc.merged),
-                         last_synced_at=now, last_synced_to_salesforce=now))
-        upsert(s, Prospect, [p.as_row(cid)], ("connector_id", "prospect_id"))
+        self._stored.crm[lc.crm.crm_id] = lc.crm
+        self._stored.inserted.append({
+            "prospect_id": p.prospect_id, "crm_id": lc.crm.crm_id, "crm_type": "Lead", "synced_values": lc.merged,
+            "fingerprint": fingerprint(lc.merged), "deleted_in_crm": False, "outside_mds": False,
+            "last_synced_at": now, "last_synced_to_pardot": None, "last_synced_to_salesforce": now})
+        if ctx.crm_field:  # the prospect as the link write answered it (else it is the mirror's own)
+            self._stored.prospects[p.prospect_id] = p
         ctx.count(P2S, "created")
         if lc.error:  # the lead exists; Pardot did not take the link ids yet
             self._fail(s, S2P, "Lead", lc.crm.crm_id, lc.error, p.prospect_id, lc.crm.crm_id, p.email)
@@ -173,10 +176,10 @@ class Bookkeeper:
     def _commit_states(self, s, states: list, now) -> None:
         """Records skipped with a reason (R8, R11, R12, R22…): their state and outcome."""
         ctx, cid = self.ctx, self.ctx.connector_id
+        rows = {(side, rid): {"connector_id": cid, "side": side, "record_id": rid, "state": state,
+                              "detail": detail, "updated_at": now} for side, rid, state, detail in states}
+        upsert(s, RecordState, list(rows.values()), ("connector_id", "side", "record_id"))
         for side, rid, state, detail in states:
-            upsert(s, RecordState, [{"connector_id": cid, "side": side, "record_id": rid, "state": state,
-                                     "detail": detail, "updated_at": now}],
-                   ("connector_id", "side", "record_id"))
             ctx.count(S2P if side == "salesforce" else P2S, "skipped")
             key = (side, rid)
             self.outcomes.setdefault(key, {"ok": True, "action": "skipped", "state": state, "reason": detail})
@@ -240,8 +243,11 @@ class _Stored:
             self.inserted.append(row)
         else:
             self.updated.append({"id": link.id, **row})
-        self.prospects[pair.prospect.prospect_id] = pair.prospect
-        self.crm[pair.crm.crm_id] = pair.crm
+        # The mirrors change only where a write landed; a pair read from them is there already.
+        if pair.pardot_action in ("delete", "undelete") or (pair.pardot_changes and not pair.pardot_error):
+            self.prospects[pair.prospect.prospect_id] = pair.prospect
+        if pair.sf_changes and not pair.sf_error:
+            self.crm[pair.crm.crm_id] = pair.crm
 
     def write(self, s, connector_id: int) -> None:
         # Updates first: a relink (R20) frees a CRM id an insert of the same chunk may take.

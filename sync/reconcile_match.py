@@ -34,12 +34,12 @@ class Matcher:
         ctx = self.ctx
         need_p = [link.prospect_id for link in links_by_crm.values() if link.prospect_id not in prospects]
         if need_p:
-            for p in s.scalars(select(Prospect).where(Prospect.connector_id == ctx.connector_id,
+            for p in s.execute(select(Prospect.__table__).where(Prospect.connector_id == ctx.connector_id,
                                                       Prospect.prospect_id.in_(need_p))):
                 prospects[p.prospect_id] = ProspectRow.from_model(p)
         need_c = [link.crm_id for link in links_by_prospect.values() if link.crm_id not in crm]
         if need_c:
-            for r in s.scalars(select(CrmRecord).where(CrmRecord.connector_id == ctx.connector_id,
+            for r in s.execute(select(CrmRecord.__table__).where(CrmRecord.connector_id == ctx.connector_id,
                                                        CrmRecord.crm_id.in_(need_c))):
                 crm[r.crm_id] = CrmRow.from_model(r)
 
@@ -59,7 +59,7 @@ class Matcher:
         contacts = [r.crm_id for r in unlinked if r.sobject == "Contact"]
         self._converted_from = {}
         for part in _parts(contacts):
-            for lead in s.scalars(select(CrmRecord).where(CrmRecord.connector_id == ctx.connector_id,
+            for lead in s.execute(select(CrmRecord.__table__).where(CrmRecord.connector_id == ctx.connector_id,
                                                           CrmRecord.converted_to.in_(part))):
                 self._converted_from.setdefault(lead.converted_to, lead)
         matchable = [r for r in unlinked if not r.is_deleted and not r.converted_to and r.in_mds and r.email]
@@ -68,7 +68,7 @@ class Matcher:
         keys = sorted({r.crm_id if ctx.ampsea else r.email for r in matchable})
         found = []
         for part in _parts(keys):
-            found.extend(s.scalars(select(Prospect).where(Prospect.connector_id == ctx.connector_id, column.in_(part),
+            found.extend(s.execute(select(Prospect.__table__).where(Prospect.connector_id == ctx.connector_id, column.in_(part),
                                                           Prospect.is_deleted.is_(False))))
         found.sort(key=lambda p: p.updated_at, reverse=True)
         for p in found:
@@ -93,11 +93,11 @@ class Matcher:
         emails = sorted({p.email for p in unlinked if p.email}) if not ctx.ampsea else []
         self._crm_by_id, self._crm_by_email = {}, {}
         for part in _parts(by_id):
-            for r in s.scalars(select(CrmRecord).where(CrmRecord.connector_id == ctx.connector_id,
+            for r in s.execute(select(CrmRecord.__table__).where(CrmRecord.connector_id == ctx.connector_id,
                                                        CrmRecord.crm_id.in_(part))):
                 self._crm_by_id[r.crm_id] = r
         for part in _parts(emails):
-            for r in s.scalars(select(CrmRecord).where(
+            for r in s.execute(select(CrmRecord.__table__).where(
                     CrmRecord.connector_id == ctx.connector_id, CrmRecord.email.in_(part),
                     CrmRecord.is_deleted.is_(False), CrmRecord.converted_to.is_(None),
                     CrmRecord.in_mds.is_(True))):

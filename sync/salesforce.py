@@ -40,7 +40,7 @@ COLLECTION_MAX = 200          # records per sObject Collections call
 COMPOSITE_MAX = 25            # subrequests per /composite call
 # Collections calls in flight at once: Salesforce limits only long-running (> 20 s) requests
 # (25 at once in production orgs); these take well under a second.
-WRITE_CONCURRENCY = 8
+WRITE_CONCURRENCY = 12
 RETRIEVE_GET_MAX_CHARS = 2000  # longer id lists go in a POST body (URL length limits)
 # The org allocation is a rolling 24 h window, so usage falls gradually: probe again after an hour.
 LIMIT_PROBE_AFTER = timedelta(hours=1)
