@@ -33,8 +33,9 @@ class CycleFailed(RuntimeError):
 
 class World:
     def __init__(self, name: str, run_dir: Path, sandbox_info_path: Path, info: dict, redis_url: str,
-                 database_url: str | None, base_env: dict):
+                 database_url: str | None, base_env: dict, sandbox: Child | None = None):
         self.name = name
+        self.sandbox = sandbox
         self.dir = run_dir / name
         shutil.rmtree(self.dir, ignore_errors=True)  # a fresh store every time
         self.dir.mkdir(parents=True)
@@ -62,9 +63,16 @@ class World:
         self.runtime.store.dispose()
 
     def seed(self, **counts) -> dict:
+        """Reset and seed the sandbox; returns the counts, the seed's wall time and the sandbox
+        process's memory right after it (its peak is over the whole run: the sandbox lives on)."""
         self.control.post("reset")
-        return self.control.post("seed", {"leads": 0, "contacts": 0, "person_accounts": 0, "prospects": 0,
+        start = time.monotonic()
+        made = self.control.post("seed", {"leads": 0, "contacts": 0, "person_accounts": 0, "prospects": 0,
                                           "users": 5, "campaigns": 0, **counts})
+        wall = time.monotonic() - start
+        memory = self.sandbox.memory_kib() if self.sandbox is not None else {}
+        return {"counts": made, "wall_s": wall, "sandbox_rss_kib": memory.get("VmRSS"),
+                "sandbox_peak_rss_kib": memory.get("VmHWM")}
 
     def prepare(self) -> int:
         """Create (paused, R1), let a cycle verify credentials and sync users, file a reactivation

@@ -87,14 +87,25 @@ def seed():
 
 
 # ---------------------------------------------------------------- records
+def _limit() -> int | None:
+    """`?limit=N`: only the first N records (a bench picking records to edit in a 1M-record org)."""
+    raw = request.args.get("limit")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"limit must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
 @bp.get("/records/salesforce/<sobject>")
 def sf_records(sobject):
     schema = schema_for(sobject)
     if schema is None:
         return _bad(f"unknown Salesforce object {sobject!r}", 404, "not_found")
     email = request.args.get("email")
+    limit = _limit()
     rows = sf.by_email(schema.name, email) if email is not None else sf.rows(schema.name, include_deleted=True)
-    return _json({"records": [render_sf(r) for r in rows]})
+    return _json({"records": [render_sf(r) for r in rows[:limit]]})
 
 
 @bp.post("/records/salesforce/<sobject>")
@@ -117,10 +128,10 @@ def pardot_obj(obj):
 
 @bp.get("/records/pardot/<obj>")
 def pardot_records(obj):
-    rows = pardot.dump(pardot_obj(obj), include_deleted=True)
-    email = request.args.get("email")
+    limit, email = _limit(), request.args.get("email")
+    rows = pardot.dump(pardot_obj(obj), include_deleted=True, limit=None if email is not None else limit)
     if email is not None:
-        rows = [r for r in rows if (r.get("email") or "").lower() == email.lower()]
+        rows = [r for r in rows if (r.get("email") or "").lower() == email.lower()][:limit]
     return _json({"records": rows})
 
 

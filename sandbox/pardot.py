@@ -8,6 +8,7 @@ calls are O(1)/O(log n) and a query page costs O(log n + page).
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import datetime, timezone
@@ -105,13 +106,16 @@ class PardotOrg:
         """The object's fields as this org has them: the catalogue plus its custom fields."""
         return pf.with_custom(obj, self.custom_fields)
 
-    def dump(self, obj: str, include_deleted: bool = True) -> list[dict]:
+    def dump(self, obj: str, include_deleted: bool = True, limit: int | None = None) -> list[dict]:
+        """Every row (or the first `limit`) in id order, rendered as the API renders them."""
         table = self._table(obj)
         with self.lock:
-            rows = [table.rows[i] for i in table.idx["id"]]
+            rows = (table.rows[i] for i in table.idx["id"])
+            rows = [r for r in rows if include_deleted or not r["isDeleted"]] if limit is None else \
+                list(itertools.islice((r for r in rows if include_deleted or not r["isDeleted"]), limit))
         spec = self.fields(obj)
         render = pf.make_renderer(obj, list(spec), spec)
-        return [render(r) for r in rows if include_deleted or not r["isDeleted"]]
+        return [render(r) for r in rows]
 
     def get_settings(self) -> dict:
         with self.lock:
