@@ -74,8 +74,9 @@ class PardotOrg:
             self._settings["apiCallsUsed"] += 1
             return True
 
-    def insert(self, obj: str, records: list[dict]) -> list[dict]:
-        """Seeding path: v5 field names, no validation/AMPSEA, ids and timestamps assigned."""
+    def insert(self, obj: str, records: list[dict], render: bool = True) -> list[dict] | None:
+        """Seeding path: v5 field names, no validation/AMPSEA, ids and timestamps assigned.
+        Returns the rows as the API renders them, or None when `render` is False (a seed)."""
         table = self._table(obj)
         with self.lock:
             now = self._stamp()
@@ -98,9 +99,11 @@ class PardotOrg:
                 self._last_stamp = max(self._last_stamp, row["updatedAt"])
                 rows.append(row)
             table.bulk_add(rows)
+        if not render:
+            return None
         spec = self.fields(obj)
-        render = pf.make_renderer(obj, list(spec), spec)
-        return [render(r) for r in rows]
+        to_json = pf.make_renderer(obj, list(spec), spec)
+        return [to_json(r) for r in rows]
 
     def fields(self, obj: str) -> dict:
         """The object's fields as this org has them: the catalogue plus its custom fields."""
