@@ -6,13 +6,14 @@ from __future__ import annotations
 import ctypes
 import json
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from . import context
 from .context import pardot_org as pardot
 from .context import runtime
 from .context import sf_org as sf
 from .seed import seed_orgs
+from .sf_query import clear_cursors
 from .sf_schema import schema_for
 from .sf_values import SfError, render
 
@@ -88,6 +89,7 @@ def get_info():
 
 @bp.post("/reset")
 def reset():
+    clear_cursors(current_app)  # before reset_all, so the freed records are given back with the rest
     reset_all(runtime._get_current_object())
     return _json({"ok": True})
 

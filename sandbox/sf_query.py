@@ -55,6 +55,17 @@ class QueryCursors:
         with self._lock:
             self._items.pop(loc, None)
 
+    def clear(self) -> None:
+        """Every open locator ends (an org reset: their results hold the old org's records)."""
+        with self._lock:
+            self._items.clear()
+
+
+def clear_cursors(app) -> None:
+    cursor_set = app.extensions.get(_CURSORS)
+    if cursor_set is not None:
+        cursor_set.clear()
+
 
 @bp.record_once
 def _init(state) -> None:

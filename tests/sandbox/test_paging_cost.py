@@ -5,6 +5,7 @@ does is counted here, never timed."""
 from __future__ import annotations
 
 import pytest
+from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox import sf_query
 
@@ -77,3 +78,13 @@ def test_pardot_query_pages_visit_only_their_own_rows(fresh, control, pardot_ses
         params = {"nextPageToken": body["nextPageToken"]}
     assert len(seen) == len(set(seen)) == N
     assert max(visits) <= 1001, visits        # a page of 1,000 and the one row that says "more"
+
+
+def test_a_reset_ends_open_query_locators(fresh, control, sf_client):
+    """A locator holds its result's records; after a reset they belong to no org any more."""
+    control.post("seed", {**EMPTY, "leads": 2500})
+    page = sf_client.query("SELECT Id FROM Lead")
+    control.post("reset")
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf_client.query_more(page["nextRecordsUrl"], identifier_is_url=True)
+    assert exc.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
