@@ -132,6 +132,8 @@ def run_direction(world: World, direction: str, n: int, latency: dict, follow_up
                   profile_to=None, idle_pace: float = 0.0) -> dict:
     """`idle_pace`: seconds from the start of one follow-up cycle to the next (the echo and the
     idle cycle), as the scheduler spaces cycles; 0 runs them back to back."""
+    # An hour by default; a 1,000,000-record first sync may take longer than that and still finish.
+    world.cycle_timeout = max(world.cycle_timeout, n / 100)
     worker = world.start_worker(profile_to)
     result = {"direction": direction, "label": DIRECTIONS[direction],
               "first_sync": first_sync(world, direction, n, latency)}

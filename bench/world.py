@@ -51,6 +51,7 @@ class World:
         self.service = self.runtime.service()
         self.worker: Child | None = None
         self.cid: int | None = None
+        self.cycle_timeout = CYCLE_TIMEOUT
 
     # ------------------------------------------------------------------ life cycle
     def start_worker(self, profile_to: Path | None = None) -> Child:
@@ -114,7 +115,7 @@ class World:
     def wait_cycle(self, after: int, job_id: str | None = None) -> dict:
         """The first CycleRun after `after` once finished, and its RQ job done (so the next
         enqueue is not refused as a duplicate of a job still wrapping up)."""
-        deadline = time.monotonic() + CYCLE_TIMEOUT
+        deadline = time.monotonic() + self.cycle_timeout
         result = None
         while True:
             if result is None:
@@ -139,7 +140,7 @@ class World:
             if self.worker is not None:
                 self.worker.check()
             if time.monotonic() > deadline:
-                raise CycleFailed(f"no cycle finished within {CYCLE_TIMEOUT} s")
+                raise CycleFailed(f"no cycle finished within {self.cycle_timeout:.0f} s")
             time.sleep(0.05)
 
     def _job_status(self, job_id: str):
