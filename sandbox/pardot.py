@@ -82,8 +82,9 @@ class PardotOrg:
             now = self._stamp()
             rows, next_id, seen = [], table.next_id, set()
             spec = self.fields(obj)
+            datetimes = tuple(name for name, f in spec.items() if f.type == "datetime")
             for record in records:
-                values = pf.coerce_seed(obj, record, spec)
+                values = pf.coerce_seed(obj, record, spec, datetimes)
                 rid = values.get("id")
                 if rid is None:
                     rid, next_id = next_id, next_id + 1
