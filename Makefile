@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/connector_test
 
-.PHONY: demo migrate lint test test-sqlite test-postgres bench bench-large install clean
+.PHONY: demo migrate lint test test-sqlite test-postgres bench bench-large bench-huge install clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ bench: install
 
 bench-large: install
 	$(PY) -m bench --large
+
+# N = 1,000,000 on PostgreSQL (not in CI; an hour or more). BENCH_ARGS, e.g.
+# --memory-baseline bench/results/bench-n100000-….json to reuse a bench-large run's 100k peak.
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/connector_bench
+bench-huge: install
+	$(PY) -m bench --huge --database-url "$(BENCH_DATABASE_URL)" $(BENCH_ARGS)
 
 clean:
 	rm -rf .connector bench/results/*.tmp

@@ -1,4 +1,4 @@
-"""`python -m bench [--large] [--n N] [--smoke]`: drive the real connector (worker processes,
+"""`python -m bench [--large | --huge] [--n N] [--smoke]`: drive the real connector (worker processes,
 Redis, SQL) against the sandbox with latency on every call; print one table and write it as
 JSON under bench/results/ (issue 6)."""
 from __future__ import annotations
@@ -14,11 +14,32 @@ from .report import render
 from .runner import Options, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
+HUGE_N = 1_000_000
+HUGE_DATABASE = "postgresql://postgres@127.0.0.1:5432/connector_bench"
+
+
+def load_memory_baseline(path: Path) -> dict:
+    """The 100k worker peak of an earlier run (its JSON), for the 1M ÷ 100k memory ratio."""
+    try:
+        earlier = json.loads(path.read_text())
+        kib = earlier["memory"]["by_n"]["100000"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--memory-baseline {path}: not a bench JSON with a 100,000 worker peak "
+                         f"(memory.by_n.100000; run `make bench-large` first): {exc}") from None
+    if not kib:
+        raise ValueError(f"--memory-baseline {path}: its 100,000 worker peak is empty")
+    return {"kib": kib, "from": str(path), "database": earlier.get("meta", {}).get("database")}
 
 
 def parse(argv: list[str]) -> tuple[Options, Path]:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--large", action="store_true", help="also N = 100,000 (peak memory 100k ÷ 10k)")
+    p.add_argument("--huge", action="store_true",
+                   help="N = 1,000,000 on PostgreSQL (--database-url, default " + HUGE_DATABASE + ") after "
+                        "N = 100,000 for the peak memory 1M ÷ 100k; sync part only; --n replaces the 1M size")
+    p.add_argument("--memory-baseline", type=Path,
+                   help="with --huge: take the 100,000 worker peak from this earlier bench JSON (e.g. the "
+                        "bench-large run's) instead of running N = 100,000 first")
     p.add_argument("--n", type=int, help="first-sync size instead of 10,000")
     p.add_argument("--smoke", action="store_true",
                    help="CI check that the command works: N = 200, no latency, small web loads")
@@ -40,11 +61,34 @@ def parse(argv: list[str]) -> tuple[Options, Path]:
     a = p.parse_args(argv)
     if a.n is not None and a.n < 1:
         p.error("--n must be at least 1")
+    if a.huge and (a.large or a.smoke):
+        p.error("--huge runs alone (not with --large or --smoke)")
+    if a.memory_baseline and not a.huge:
+        p.error("--memory-baseline goes with --huge")
     sizes = [a.n or 10_000] + ([100_000] if a.large and (a.n or 10_000) != 100_000 else [])
+    baseline = None
+    if a.huge:
+        sizes = [a.n or HUGE_N]
+        if a.memory_baseline:
+            try:
+                baseline = load_memory_baseline(a.memory_baseline)
+            except ValueError as exc:
+                p.error(str(exc))
+        elif sizes[0] != 100_000:
+            sizes.insert(0, 100_000)
+        a.database_url = a.database_url or HUGE_DATABASE
+        if not a.database_url.startswith("postgresql"):
+            p.error(f"--huge runs on PostgreSQL; --database-url {a.database_url} is not a postgresql:// URL")
+        from .pg_ready import check
+        why = check(a.database_url, create=False)
+        if why is not None:
+            p.error(f"--huge needs PostgreSQL at {a.database_url}, which does not answer ({why}); start it "
+                    "or pass --database-url")
+        a.skip = sorted(set(a.skip) | {"baseline", "bot", "api"})  # size-independent: bench-large has them
     latency = {"salesforce": a.salesforce_ms, "pardot": a.pardot_ms}
     opts = Options(sizes=sizes, latency=latency, baseline_n=a.baseline_n, database_url=a.database_url,
                    redis_url=a.redis_url, keep=a.keep, skip=set(a.skip), follow_ups=not a.no_follow_ups,
-                   idle_pace=a.idle_after)
+                   idle_pace=a.idle_after, memory_baseline=baseline)
     if a.smoke:
         opts.sizes, opts.latency = [a.n or 200], {"salesforce": 0, "pardot": 0}
         opts.baseline_n, opts.bot_total, opts.bot_in_flight = 50, 20, 5
@@ -61,7 +105,7 @@ def main(argv: list[str]) -> int:
     table = render(result)
     result["table"] = table.splitlines()
     kind = "smoke" if options.latency == {"salesforce": 0, "pardot": 0} and options.sizes[0] <= 1000 else \
-        f"n{options.sizes[-1]}"
+        f"n{max(options.sizes)}"
     path = results_dir / f"bench-{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2, default=str))

@@ -81,3 +81,26 @@ def first_sync_floor(direction: str, n: int, sf_written: int, pardot_written: in
                      basis="one SF change query + SF collections of the leads created + Pardot pages of N + "
                            "one import of the link ids (create, status read)")
     raise ValueError(f"unknown direction {direction!r} (s2p or p2s)")
+
+
+# What every cycle reads even when nothing changed (the idle cycle's 4 calls): one Salesforce
+# composite request carrying the first page of each object's change query, and the Pardot users,
+# campaigns (R4: metadata first) and prospects change queries.
+CYCLE_FIXED = {"salesforce_reads": 1, "pardot_reads": 3}
+
+
+def changed_cycle_floor(k_salesforce: int, k_pardot: int, sf_written: int, pardot_written: int) -> Floor:
+    """A scheduled cycle after k records changed: the fixed reads of every cycle, plus the change
+    queries' pages beyond the first (their first pages are in the fixed reads) for the
+    `k_salesforce` changed CRM records and `k_pardot` changed prospects, plus the writes the rules
+    made: `sf_written` CRM records in collections, `pardot_written` prospects by one import (create,
+    status read; their ids are known from the links, so nothing is read back). All four numbers
+    come from the cycle's own counts, so the floor covers the same work as the calls."""
+    return Floor(salesforce_reads=CYCLE_FIXED["salesforce_reads"] + pages(k_salesforce, SF_QUERY_PAGE, 1) - 1,
+                 salesforce_writes=pages(sf_written, SF_COLLECTION),
+                 pardot_reads=CYCLE_FIXED["pardot_reads"] + pages(k_pardot, PARDOT_PAGE, 1) - 1,
+                 pardot_writes=import_calls(pardot_written),
+                 basis="one SF composite (first pages) + Pardot users, campaigns, prospects queries + SF query "
+                       "pages beyond the first for the k changed CRM records + Pardot pages beyond the first for "
+                       "the k changed prospects + SF collections of the records written + one import of the "
+                       "prospects written (create, status read)")

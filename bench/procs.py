@@ -48,13 +48,18 @@ class Child:
 
     def peak_rss_kib(self) -> int | None:
         """VmHWM: the process's peak resident set since it started."""
+        return self.memory_kib().get("VmHWM")
+
+    def memory_kib(self) -> dict:
+        """VmRSS (now) and VmHWM (peak) of the process, in KiB; empty when it is gone."""
+        out = {}
         try:
             for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out[line.split(":")[0]] = int(line.split()[1])
         except OSError:
-            return None
-        return None
+            return {}
+        return out
 
     def stop(self, timeout: float = 30) -> None:
         if self.alive():

@@ -39,6 +39,9 @@ class Options:
     database_url: str | None = None
     redis_url: str | None = None
     profile_dir: Path | None = None
+    # --huge with --memory-baseline: the 100k worker peak read from an earlier run's JSON
+    # ({"kib", "from", "database"}), so the 1M run need not repeat the 100k first syncs.
+    memory_baseline: dict | None = None
     keep: bool = False
     skip: set = field(default_factory=set)  # of "sync", "baseline", "bot", "api"
 
@@ -103,7 +106,8 @@ def run(options: Options, say=print) -> dict:
     ok = False
 
     def world(name: str) -> World:
-        return World(name, run_dir, info_path, info, redis_url, _fresh_pg(options.database_url, name), env)
+        return World(name, run_dir, info_path, info, redis_url, _fresh_pg(options.database_url, name), env,
+                     sandbox=sandbox)
 
     try:
         if "sync" not in options.skip:
@@ -152,10 +156,23 @@ def _sync_part(options: Options, result: dict, world, say) -> World | None:
                                                     options.follow_ups, profile, options.idle_pace))
             last_world.worker.stop()  # writes the profile, frees the memory
         result["sizes"].append(size)
-    by_n = {str(s["n"]): max(d["worker_peak_rss_kib"] or 0 for d in s["directions"]) for s in result["sizes"]}
-    growth = by_n["100000"] / by_n["10000"] if {"10000", "100000"} <= set(by_n) else None
-    result["memory"] = {"by_n": by_n, "growth": growth}
+    result["memory"] = memory_summary(result["sizes"], options.memory_baseline)
     return last_world
+
+
+def memory_summary(sizes: list[dict], baseline: dict | None = None) -> dict:
+    """Worker peak by N (the larger of the two directions) and the growth ratios: 100k ÷ 10k, and
+    1M ÷ 100k with the 100k peak from this run or else from `baseline` (an earlier run's)."""
+    by_n = {str(s["n"]): max(d["worker_peak_rss_kib"] or 0 for d in s["directions"]) for s in sizes}
+    out = {"by_n": by_n, "growth": by_n["100000"] / by_n["10000"] if {"10000", "100000"} <= set(by_n) else None,
+           "growth_huge": None}
+    base = by_n.get("100000")
+    if base is None and baseline is not None:
+        base = baseline["kib"]
+        out.update(baseline_from=baseline["from"], baseline_database=baseline.get("database"))
+    if "1000000" in by_n and base:
+        out["growth_huge"] = by_n["1000000"] / base
+    return out
 
 
 def _baseline_part(world: World, info: dict, options: Options, say) -> dict:

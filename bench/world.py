@@ -33,8 +33,9 @@ class CycleFailed(RuntimeError):
 
 class World:
     def __init__(self, name: str, run_dir: Path, sandbox_info_path: Path, info: dict, redis_url: str,
-                 database_url: str | None, base_env: dict):
+                 database_url: str | None, base_env: dict, sandbox: Child | None = None):
         self.name = name
+        self.sandbox = sandbox
         self.dir = run_dir / name
         shutil.rmtree(self.dir, ignore_errors=True)  # a fresh store every time
         self.dir.mkdir(parents=True)
@@ -50,6 +51,7 @@ class World:
         self.service = self.runtime.service()
         self.worker: Child | None = None
         self.cid: int | None = None
+        self.cycle_timeout = CYCLE_TIMEOUT
 
     # ------------------------------------------------------------------ life cycle
     def start_worker(self, profile_to: Path | None = None) -> Child:
@@ -62,9 +64,16 @@ class World:
         self.runtime.store.dispose()
 
     def seed(self, **counts) -> dict:
+        """Reset and seed the sandbox; returns the counts, the seed's wall time and the sandbox
+        process's memory right after it (its peak is over the whole run: the sandbox lives on)."""
         self.control.post("reset")
-        return self.control.post("seed", {"leads": 0, "contacts": 0, "person_accounts": 0, "prospects": 0,
+        start = time.monotonic()
+        made = self.control.post("seed", {"leads": 0, "contacts": 0, "person_accounts": 0, "prospects": 0,
                                           "users": 5, "campaigns": 0, **counts})
+        wall = time.monotonic() - start
+        memory = self.sandbox.memory_kib() if self.sandbox is not None else {}
+        return {"counts": made, "wall_s": wall, "sandbox_rss_kib": memory.get("VmRSS"),
+                "sandbox_peak_rss_kib": memory.get("VmHWM")}
 
     def prepare(self) -> int:
         """Create (paused, R1), let a cycle verify credentials and sync users, file a reactivation
@@ -106,7 +115,7 @@ class World:
     def wait_cycle(self, after: int, job_id: str | None = None) -> dict:
         """The first CycleRun after `after` once finished, and its RQ job done (so the next
         enqueue is not refused as a duplicate of a job still wrapping up)."""
-        deadline = time.monotonic() + CYCLE_TIMEOUT
+        deadline = time.monotonic() + self.cycle_timeout
         result = None
         while True:
             if result is None:
@@ -131,7 +140,7 @@ class World:
             if self.worker is not None:
                 self.worker.check()
             if time.monotonic() > deadline:
-                raise CycleFailed(f"no cycle finished within {CYCLE_TIMEOUT} s")
+                raise CycleFailed(f"no cycle finished within {self.cycle_timeout:.0f} s")
             time.sleep(0.05)
 
     def _job_status(self, job_id: str):

@@ -8,6 +8,7 @@ calls are O(1)/O(log n) and a query page costs O(log n + page).
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import datetime, timezone
@@ -73,15 +74,17 @@ class PardotOrg:
             self._settings["apiCallsUsed"] += 1
             return True
 
-    def insert(self, obj: str, records: list[dict]) -> list[dict]:
-        """Seeding path: v5 field names, no validation/AMPSEA, ids and timestamps assigned."""
+    def insert(self, obj: str, records: list[dict], render: bool = True) -> list[dict] | None:
+        """Seeding path: v5 field names, no validation/AMPSEA, ids and timestamps assigned.
+        Returns the rows as the API renders them, or None when `render` is False (a seed)."""
         table = self._table(obj)
         with self.lock:
             now = self._stamp()
             rows, next_id, seen = [], table.next_id, set()
             spec = self.fields(obj)
+            datetimes = tuple(name for name, f in spec.items() if f.type == "datetime")
             for record in records:
-                values = pf.coerce_seed(obj, record, spec)
+                values = pf.coerce_seed(obj, record, spec, datetimes)
                 rid = values.get("id")
                 if rid is None:
                     rid, next_id = next_id, next_id + 1
@@ -97,21 +100,26 @@ class PardotOrg:
                 self._last_stamp = max(self._last_stamp, row["updatedAt"])
                 rows.append(row)
             table.bulk_add(rows)
+        if not render:
+            return None
         spec = self.fields(obj)
-        render = pf.make_renderer(obj, list(spec), spec)
-        return [render(r) for r in rows]
+        to_json = pf.make_renderer(obj, list(spec), spec)
+        return [to_json(r) for r in rows]
 
     def fields(self, obj: str) -> dict:
         """The object's fields as this org has them: the catalogue plus its custom fields."""
         return pf.with_custom(obj, self.custom_fields)
 
-    def dump(self, obj: str, include_deleted: bool = True) -> list[dict]:
+    def dump(self, obj: str, include_deleted: bool = True, limit: int | None = None) -> list[dict]:
+        """Every row (or the first `limit`) in id order, rendered as the API renders them."""
         table = self._table(obj)
         with self.lock:
-            rows = [table.rows[i] for i in table.idx["id"]]
+            rows = (table.rows[i] for i in table.idx["id"])
+            rows = [r for r in rows if include_deleted or not r["isDeleted"]] if limit is None else \
+                list(itertools.islice((r for r in rows if include_deleted or not r["isDeleted"]), limit))
         spec = self.fields(obj)
         render = pf.make_renderer(obj, list(spec), spec)
-        return [render(r) for r in rows if include_deleted or not r["isDeleted"]]
+        return [render(r) for r in rows]
 
     def get_settings(self) -> dict:
         with self.lock:

@@ -35,6 +35,34 @@ def _ascii(name: str) -> str:
     return name.lower().replace("ü", "ue").replace("ö", "oe").replace("ä", "ae")
 
 
+ASCII = {name: _ascii(name) for name in FIRST + LAST}
+CHUNK = 20_000  # records generated and inserted at a time: a 1,000,000-record seed never holds them all twice
+
+
+def _picker(rng: random.Random):
+    """(pick, below): rng.choice(seq) and rng.randrange(n) with the very same draws (CPython's
+    _randbelow_with_getrandbits), in one Python call instead of three: a seed makes millions."""
+    getrandbits = rng.getrandbits
+
+    def below(n: int) -> int:
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
+
+    def pick(seq):
+        n = len(seq)
+        if not n:
+            raise IndexError("Cannot choose from an empty sequence")
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return seq[r]
+    return pick, below
+
+
 def _params(raw: dict) -> dict:
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
@@ -64,6 +92,7 @@ class _Seeder:
     def __init__(self, runtime, params: dict):
         self.p = params
         self.rng = random.Random(params["seed"])
+        self.pick, self.below = _picker(self.rng)
         self.sf, self.pardot = runtime.sf, runtime.pardot
         self.tag = f"s{params['seed']}"
 
@@ -75,26 +104,36 @@ class _Seeder:
         n_accounts, contacts = self.contacts()
         person_accounts = self.person_accounts()
         campaigns = self.campaigns()
-        sf_emails = [r["Email"] for r in leads] + [r["Email"] for r in contacts] + \
-                    [r["PersonEmail"] for r in person_accounts]
-        prospects, n_overlap = self.prospects(sf_emails)
+        n_prospects, n_overlap = self.prospects(leads + contacts + person_accounts)
         return {"seed": self.p["seed"], "users": len(people), "leads": len(leads), "contacts": len(contacts),
                 "accounts": n_accounts, "person_accounts": len(person_accounts), "campaigns": len(campaigns),
-                "prospects": len(prospects), "overlapping_prospects": n_overlap}
+                "prospects": n_prospects, "overlapping_prospects": n_overlap}
+
+    def chunked(self, obj: str, count: int, make) -> list[str]:
+        """Insert `count` records made by make(i) in chunks under one block of stamps (as one
+        insert would have them); returns their emails, which is all the later steps need."""
+        first_ms = self.sf._stamp_block(count)
+        efield = "PersonEmail" if obj == "Account" else "Email"
+        emails = []
+        for start in range(0, count, CHUNK):
+            chunk = [make(i) for i in range(start, min(count, start + CHUNK))]
+            self.sf.insert_raw(obj, chunk, coerce_values=False, first_ms=first_ms + start)
+            emails.extend(r[efield] for r in chunk)
+        return emails
 
     def person(self):
-        return self.rng.choice(FIRST), self.rng.choice(LAST)
+        return self.pick(FIRST), self.pick(LAST)
 
     def phone(self):
-        return f"+49 30 {self.rng.randrange(1000000, 9999999)}"
+        return f"+49 30 {1000000 + self.below(8999999)}"   # randrange(1000000, 9999999)
 
     def base(self, i: int, kind: str) -> dict:
-        first, last = self.person()
-        rng = self.rng
+        pick = self.pick
+        first, last = pick(FIRST), pick(LAST)
         return {"FirstName": first, "LastName": last,
-                "Email": f"{_ascii(first)}.{_ascii(last)}.{kind}{i}.{self.tag}@example.com",
-                "Phone": self.phone(), "Title": rng.choice(TITLES), "OwnerId": rng.choice(self.owners),
-                "HasOptedOutOfEmail": rng.random() < 0.05}
+                "Email": f"{ASCII[first]}.{ASCII[last]}.{kind}{i}.{self.tag}@example.com",
+                "Phone": f"+49 30 {1000000 + self.below(8999999)}", "Title": pick(TITLES),
+                "OwnerId": pick(self.owners), "HasOptedOutOfEmail": self.rng.random() < 0.05}
 
     def users(self) -> list[tuple]:
         """People on both sides (same email): the fixed ones once, then `users` more."""
@@ -109,41 +148,39 @@ class _Seeder:
                                      for (e, f, l, r), u in zip(people, sf_users)])
         return people
 
-    def leads(self) -> list[dict]:
-        rng, leads = self.rng, []
-        for i in range(self.p["leads"]):
-            rec = self.base(i, "lead")
-            rec.update(Company=rng.choice(COMPANIES), LeadSource=rng.choice(SOURCES), Status="Open - Not Contacted")
-            leads.append(rec)
-        self.sf.insert_raw("Lead", leads, coerce_values=False)
-        return leads
+    def leads(self) -> list[str]:
+        pick = self.pick
 
-    def contacts(self) -> tuple[int, list[dict]]:
-        rng, sf = self.rng, self.sf
+        def lead(i: int) -> dict:
+            rec = self.base(i, "lead")
+            rec.update(Company=pick(COMPANIES), LeadSource=pick(SOURCES), Status="Open - Not Contacted")
+            return rec
+        return self.chunked("Lead", self.p["leads"], lead)
+
+    def contacts(self) -> tuple[int, list[str]]:
+        pick, sf = self.pick, self.sf
         n_accounts = math.ceil(self.p["contacts"] / 5)
         accounts = sf.insert_raw("Account", [
-            {"Name": f"{rng.choice(COMPANIES)} {self.tag}-{i}", "Phone": self.phone(),
-             "OwnerId": rng.choice(self.owners), "RecordTypeId": sf.business_account_record_type_id}
+            {"Name": f"{pick(COMPANIES)} {self.tag}-{i}", "Phone": self.phone(),
+             "OwnerId": pick(self.owners), "RecordTypeId": sf.business_account_record_type_id}
             for i in range(n_accounts)], coerce_values=False)
-        contacts = []
-        for i in range(self.p["contacts"]):
-            rec = self.base(i, "contact")
-            rec["AccountId"] = accounts[i // 5]["Id"]
-            contacts.append(rec)
-        sf.insert_raw("Contact", contacts, coerce_values=False)
-        return n_accounts, contacts
+        account_ids = [a["Id"] for a in accounts]
+        del accounts
 
-    def person_accounts(self) -> list[dict]:
-        person_accounts = []
-        for i in range(self.p["person_accounts"]):
+        def contact(i: int) -> dict:
+            rec = self.base(i, "contact")
+            rec["AccountId"] = account_ids[i // 5]
+            return rec
+        return n_accounts, self.chunked("Contact", self.p["contacts"], contact)
+
+    def person_accounts(self) -> list[str]:
+        def person(i: int) -> dict:
             rec = self.base(i, "person")
-            person_accounts.append({
-                "RecordTypeId": self.sf.person_account_record_type_id, "IsPersonAccount": True,
-                "FirstName": rec["FirstName"], "LastName": rec["LastName"], "PersonEmail": rec["Email"],
-                "PersonTitle": rec["Title"], "Phone": rec["Phone"], "OwnerId": rec["OwnerId"],
-                "PersonHasOptedOutOfEmail": rec["HasOptedOutOfEmail"]})
-        self.sf.insert_raw("Account", person_accounts, coerce_values=False)
-        return person_accounts
+            return {"RecordTypeId": self.sf.person_account_record_type_id, "IsPersonAccount": True,
+                    "FirstName": rec["FirstName"], "LastName": rec["LastName"], "PersonEmail": rec["Email"],
+                    "PersonTitle": rec["Title"], "Phone": rec["Phone"], "OwnerId": rec["OwnerId"],
+                    "PersonHasOptedOutOfEmail": rec["HasOptedOutOfEmail"]}
+        return self.chunked("Account", self.p["person_accounts"], person)
 
     def campaigns(self) -> list[dict]:
         rng, campaigns = self.rng, []
@@ -155,20 +192,21 @@ class _Seeder:
         self.pardot.insert("campaigns", [{"name": c["Name"]} for c in campaigns])
         return campaigns
 
-    def prospects(self, sf_emails: list[str]) -> tuple[list[dict], int]:
+    def prospects(self, sf_emails: list[str]) -> tuple[int, int]:
         rng, p, assignees = self.rng, self.p, self.pardot_user_ids
+        pick, below, uniform, assigned = self.pick, self.below, rng.random, p["assigned"]
         n_overlap = min(round(p["prospects"] * p["overlap"]), len(sf_emails)) if sf_emails else 0
         overlap_emails = rng.sample(sf_emails, n_overlap)
-        prospects = []
-        for i in range(p["prospects"]):
-            first, last = self.person()
+
+        def prospect(i: int) -> dict:
+            first, last = pick(FIRST), pick(LAST)
             email = (overlap_emails[i] if i < n_overlap
-                     else f"{_ascii(first)}.{_ascii(last)}.prospect{i}.{self.tag}@example.org")
-            prospects.append({
-                "email": email, "firstName": first, "lastName": last, "company": rng.choice(COMPANIES),
-                "jobTitle": rng.choice(TITLES), "phone": self.phone(), "optedOut": rng.random() < 0.05,
-                "score": rng.randrange(0, 200), "grade": rng.choice(GRADES),
-                "assignedToId": rng.choice(assignees) if assignees and rng.random() < p["assigned"] else None,
-            })
-        self.pardot.insert("prospects", prospects)
-        return prospects, n_overlap
+                     else f"{ASCII[first]}.{ASCII[last]}.prospect{i}.{self.tag}@example.org")
+            return {"email": email, "firstName": first, "lastName": last, "company": pick(COMPANIES),
+                    "jobTitle": pick(TITLES), "phone": f"+49 30 {1000000 + below(8999999)}",
+                    "optedOut": uniform() < 0.05, "score": below(200), "grade": pick(GRADES),
+                    "assignedToId": pick(assignees) if assignees and uniform() < assigned else None}
+        for start in range(0, p["prospects"], CHUNK):
+            self.pardot.insert("prospects", [prospect(i) for i in range(start, min(p["prospects"], start + CHUNK))],
+                               render=False)
+        return p["prospects"], n_overlap

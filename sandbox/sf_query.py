@@ -55,6 +55,17 @@ class QueryCursors:
         with self._lock:
             self._items.pop(loc, None)
 
+    def clear(self) -> None:
+        """Every open locator ends (an org reset: their results hold the old org's records)."""
+        with self._lock:
+            self._items.clear()
+
+
+def clear_cursors(app) -> None:
+    cursor_set = app.extensions.get(_CURSORS)
+    if cursor_set is not None:
+        cursor_set.clear()
+
 
 @bp.record_once
 def _init(state) -> None:
@@ -80,7 +91,9 @@ def run_query(version: str, text: str | None, include_deleted: bool, endpoint: s
         except (TypeError, ValueError):
             add_id = False
     try:
-        result = soql.execute(run, org.rows(schema.name, include_deleted), schema.soql_types)
+        # The matching records themselves (never mutated: a write stores a new dict), so the
+        # locator holds a snapshot and each page projects only its own rows.
+        result, fields = soql.select(run, org.rows(schema.name, include_deleted), schema.soql_types)
     except soql.SoqlError as exc:
         raise SfError(exc.code, exc.message) from None
     if isinstance(result, int):
@@ -88,22 +101,22 @@ def run_query(version: str, text: str | None, include_deleted: bool, endpoint: s
     batch = batch_size()
     first = result[:batch]
     body = {"totalSize": len(result), "done": len(result) <= batch,
-            "records": render_rows(version, schema.name, first, add_id)}
+            "records": render_rows(version, schema.name, first, fields, add_id)}
     if len(result) > batch:
-        loc = cursors.open(schema.name, (result, add_id), batch)
+        loc = cursors.open(schema.name, (result, fields, add_id), batch)
         body["nextRecordsUrl"] = f"/services/data/v{version}/{endpoint}/{loc}-{batch}"
     return json_response(body)
 
 
-def render_rows(version, obj, rows, drop_id):
+def render_rows(version, obj, rows, fields, drop_id):
+    """The page's records as JSON: the selected fields in select order (Id dropped when the query
+    did not select it; attributes.url still names the record)."""
+    shown = [f for f in fields if not (f == "Id" and drop_id)]
     out = []
     for row in rows:
-        rid = row.get("Id")
-        rec = {"attributes": {"type": obj, "url": record_url(version, obj, rid)}}
-        for key, value in row.items():
-            if key == "Id" and drop_id:
-                continue
-            rec[key] = render(value)
+        rec = {"attributes": {"type": obj, "url": record_url(version, obj, row.get("Id"))}}
+        for key in shown:
+            rec[key] = render(row.get(key))
         out.append(rec)
     return out
 
@@ -121,11 +134,11 @@ def query_more(version, locator, endpoint):
     item = cursors.get(loc) if offset.isdigit() else None
     if item is None:
         raise SfError("INVALID_QUERY_LOCATOR", "invalid query locator")
-    obj, (rows, drop_id), batch, _ = item
+    obj, (rows, fields, drop_id), batch, _ = item
     start = int(offset)
     page = rows[start:start + batch]
     done = start + batch >= len(rows)
-    body = {"totalSize": len(rows), "done": done, "records": render_rows(version, obj, page, drop_id)}
+    body = {"totalSize": len(rows), "done": done, "records": render_rows(version, obj, page, fields, drop_id)}
     if done:
         cursors.close(loc)
     else:

@@ -10,7 +10,7 @@ MALFORMED_QUERY naming the construct, never silently ignored.
 from __future__ import annotations
 
 # The pieces: soql_tree (errors, literals, syntax tree, names), soql_lexer, soql_parser, soql_eval.
-from .soql_eval import execute
+from .soql_eval import execute, select
 from .soql_parser import parse
 from .soql_tree import (
     Compare,
@@ -27,4 +27,4 @@ from .soql_tree import (
 )
 
 __all__ = ["Compare", "FieldRef", "InList", "Literal", "Logical", "OrderItem", "Query", "SoqlError",
-           "execute", "format_datetime", "parse", "parse_date_literal", "parse_datetime_literal"]
+           "execute", "format_datetime", "parse", "parse_date_literal", "parse_datetime_literal", "select"]

@@ -191,6 +191,17 @@ def execute(query: Query, rows: Iterable[dict], schema: dict[str, str], *,
     """Run `query` over `rows` (dicts keyed by canonical field names) of the object whose fields and
     types `schema` gives. Returns the matching rows projected to the selected fields (canonical
     names, select order), or the count for COUNT(). `now` pins TODAY & co. (default: current time)."""
+    result, fields = select(query, rows, schema, now=now)
+    if isinstance(result, int):
+        return result
+    return [{name: row.get(name) for name in fields} for row in result]
+
+
+def select(query: Query, rows: Iterable[dict], schema: dict[str, str], *,
+           now: dt.datetime | None = None) -> tuple[list[dict] | int, list[str]]:
+    """As execute, but the matching rows are the source rows themselves (not copied), with the
+    selected field names to project them by: a query locator keeps the whole result and projects
+    one page per request, so a 1,000,000-row result is not copied up front."""
     compiler = _Compiler(query, schema, now)
     fields = [] if query.is_count else compiler.select_fields()
     match = compiler.predicate(query.where) if query.where is not None else None
@@ -200,13 +211,13 @@ def execute(query: Query, rows: Iterable[dict], schema: dict[str, str], *,
     if query.is_count:
         total = sum(1 for row in rows if match(row)) if match else sum(1 for _ in rows)
         total = max(0, total - offset)
-        return total if query.limit is None else min(total, query.limit)
+        return (total if query.limit is None else min(total, query.limit)), fields
     selected = rows if match is None else filter(match, rows)
     stop = None if query.limit is None else offset + query.limit
     if query.order_by:
         ordered = list(selected)
         compiler.sort(ordered)
-        chosen = ordered[offset:stop]
+        chosen = ordered[offset:stop] if offset or stop is not None else ordered
     else:
-        chosen = itertools.islice(selected, offset, stop)  # stops reading rows once LIMIT is reached
-    return [{name: row.get(name) for name in fields} for row in chosen]
+        chosen = list(itertools.islice(selected, offset, stop))  # stops reading rows once LIMIT is reached
+    return chosen, fields

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(240)
 def test_bench_smoke_run_writes_the_table_as_json(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
-    proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--results-dir", str(tmp_path)],
+    # The test run's own Redis database when it has one (the bench flushes the database it uses).
+    redis_url = ["--redis-url", os.environ["TEST_REDIS_URL"]] if os.environ.get("TEST_REDIS_URL") else []
+    proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--results-dir", str(tmp_path), *redis_url],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=230)
     assert proc.returncode == 0, proc.stderr[-3000:]
     files = list(tmp_path.glob("bench-smoke-*.json"))
@@ -37,6 +39,11 @@ def test_bench_smoke_run_writes_the_table_as_json(tmp_path):
         for cycle in ("changed_cycle", "echo_cycle", "idle_cycle"):
             assert set(d[cycle]["calls"]) >= {"salesforce", "pardot", "by_endpoint"}
         assert d["changed_cycle"]["records_changed"] == 2
+        changed = d["changed_cycle"]
+        assert changed["floor"]["total"] >= 4 and changed["ratio_calls"] == pytest.approx(
+            (changed["calls"]["salesforce"] + changed["calls"]["pardot"]) / changed["floor"]["total"])
+        assert d["seed"]["counts"]["leads" if d["direction"] == "s2p" else "prospects"] == 200
+        assert d["seed"]["wall_s"] >= 0 and d["seed"]["sandbox_rss_kib"] > 0
         assert d["worker_peak_rss_kib"] > 0
     assert result["memory"]["by_n"]["200"] > 0
     for part in ("bot", "api"):
