@@ -33,14 +33,15 @@ class BulkImport:
             self._commit_imported_updates(ctx, updates, failed_update)
         # The written prospects and their Salesforce records now pair up in the mirror: linking
         # them costs no API call (their values already agree).
+        done_sf = [c.crm.crm_id for c in creates if c.crm.crm_id not in failed]
+        for sf_batch in chunks(done_sf, BATCH):
+            Reconciler(ctx).process(sf_batch, [])
+        # What the read-back queued and those pairs did not settle (other changes in the window).
         with self.store.session() as s:
             waiting_p = [int(rid) for rid in s.scalars(select(PendingChange.record_id).where(
                 PendingChange.connector_id == ctx.connector_id, PendingChange.side == "pardot",
                 PendingChange.queued_at >= started))]
-        done_sf = [c.crm.crm_id for c in creates if c.crm.crm_id not in failed]
         waiting_p = sorted(set(waiting_p) | {lc.prospect.prospect_id for lc in links if lc.crm.crm_id not in failed_link})
-        for sf_batch in chunks(done_sf, BATCH):
-            Reconciler(ctx).process(sf_batch, [])
         for p_batch in chunks(waiting_p, BATCH):
             Reconciler(ctx).process([], p_batch)
         return newest

@@ -52,6 +52,12 @@ class Bookkeeper:
             self._commit_states(s, states, now)
             errorqueue.resolve(s, ctx.connector_id, S2P, resolved_s2p)
             errorqueue.resolve(s, ctx.connector_id, P2S, resolved_p2s)
+            # A pair synced cleanly has dealt with both halves' changes: the other half's pending
+            # row goes too, so it is not reconciled a second time to find it unchanged (issue 11).
+            clean = [pr for pr in pairs.values() if not pr.deferred and not pr.sf_error and not pr.pardot_error
+                     and pr.action != "unlinked_email_change"]
+            sf_ids = list(dict.fromkeys([*sf_ids, *(pr.crm.crm_id for pr in clean)]))
+            prospect_ids = list(dict.fromkeys([*prospect_ids, *(pr.prospect.prospect_id for pr in clean)]))
             if ctx.deferred is not None:  # their pending rows go once the import has written them (crash-safe)
                 waiting = {c.crm.crm_id for c in creates if c.deferred} | {pr.crm.crm_id for pr in waiting_pairs}
                 waiting |= ctx.waiting_crm
