@@ -22,6 +22,7 @@ from .reconcile_types import (  # noqa: F401 - the engine imports them from here
     Context,
     CreateLead,
     CreateProspect,
+    NewLink,
     Pair,
 )
 from .reconcile_write import Writer
@@ -118,7 +119,7 @@ class Reconciler(Matcher, Writer, Bookkeeper):
             return
         decision = self._match_crm(s, row, chunk.claimed_prospects, chunk.links_by_prospect)
         if isinstance(decision, ProspectRow):
-            link = RecordLink(connector_id=ctx.connector_id, prospect_id=decision.prospect_id,
+            link = NewLink(connector_id=ctx.connector_id, prospect_id=decision.prospect_id,
                               crm_id=row.crm_id, crm_type=row.sobject, synced_values={})
             old = chunk.links_by_prospect.get(decision.prospect_id)
             if old is not None:  # R8: a contact takes the prospect over from a lead
@@ -160,7 +161,7 @@ class Reconciler(Matcher, Writer, Bookkeeper):
             return
         decision = self._match_prospect(s, p, chunk.claimed_crm, chunk.links_by_crm)
         if isinstance(decision, CrmRow):
-            link = RecordLink(connector_id=ctx.connector_id, prospect_id=pid, crm_id=decision.crm_id,
+            link = NewLink(connector_id=ctx.connector_id, prospect_id=pid, crm_id=decision.crm_id,
                               crm_type=decision.sobject, synced_values={})
             chunk.pairs[pid] = Pair(link, decision, p, new_link=True)
             chunk.claimed_crm.add(decision.crm_id)

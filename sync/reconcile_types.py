@@ -48,8 +48,27 @@ class Context:
 
 
 @dataclass
+class NewLink:
+    """A link a reconcile run is about to make: the attributes of a RecordLink, without an ORM
+    entity's cost per record (a first sync makes one per record; issue 11). Stored by
+    reconcile_commit in one insert."""
+    connector_id: int
+    prospect_id: int
+    crm_id: str
+    crm_type: str
+    synced_values: dict = field(default_factory=dict)
+    fingerprint: str | None = None
+    deleted_in_crm: bool = False
+    outside_mds: bool = False
+    last_synced_at: object = None
+    last_synced_to_pardot: object = None
+    last_synced_to_salesforce: object = None
+    id: None = None
+
+
+@dataclass
 class Pair:
-    link: RecordLink
+    link: RecordLink | NewLink
     crm: CrmRow
     prospect: ProspectRow
     new_link: bool = False
