@@ -15,26 +15,47 @@ from .records import ProspectRow, link_values, pardot_datetime
 from .remote import RemoteError
 from .serialize import error_dict
 
+# Read-back pages fetched ahead while created records are linked: two steps' worth.
+READ_BACK_AHEAD = 2 * BATCH // 1000
+
 
 class BulkImport:
     """Engine's imports (a mixin: Engine sets self.store)."""
 
     def _import(self, ctx: Context, creates: list, links: list, updates: list) -> datetime | None:
-        """Bulk path: imports, then read the written prospects back and link them from the mirror."""
+        """Bulk path: imports, then read the written prospects back and link them from the mirror.
+
+        The linking overlaps the read-back (issue 11): a create pairs up as soon as the batch
+        holding its prospect is in the mirror, while the next pages are already in flight."""
         started = utcnow() - timedelta(seconds=2)
         failed, failed_link, failed_update = _run_imports(ctx, creates, links, updates)
         self._record_import_failures(ctx, creates, links, failed, failed_link)
+        # Which prospect each create waits for: its email, or its CRM id in the admin's field.
+        waiting: dict[str, list[str]] = {}
+        for c in creates:
+            if c.crm.crm_id not in failed:
+                waiting.setdefault(c.crm.crm_id if ctx.ampsea else (c.crm.email or ""), []).append(c.crm.crm_id)
+        ready: list[str] = []
+
+        def link_ready(rows: list) -> None:
+            for p in rows:
+                ready.extend(waiting.pop(p.crm_id if ctx.ampsea else (p.email or ""), ()))
+            while len(ready) >= BATCH:
+                Reconciler(ctx).process(ready[:BATCH], [])
+                del ready[:BATCH]
+
         stats: dict = {}
-        read_back = ctx.pardot.query("prospects", ctx.prospect_fields, deleted="all", orderBy="updatedAt",
+        read_back = ctx.pardot.query("prospects", ctx.prospect_fields, read_ahead_pages=READ_BACK_AHEAD,
+                                     deleted="all", orderBy="updatedAt",
                                      updatedAtAfterOrEqualTo=pardot_datetime(started))
-        newest = ingest_prospects(self.store, ctx.connector_id, read_back, ctx.mappings, stats, ctx.crm_field)
+        newest = ingest_prospects(self.store, ctx.connector_id, read_back, ctx.mappings, stats, ctx.crm_field,
+                                  stored=link_ready)
         ctx.count(S2P, "created", sum(1 for c in creates if c.crm.crm_id not in failed))
         if updates:
             self._commit_imported_updates(ctx, updates, failed_update)
-        # The written prospects and their Salesforce records now pair up in the mirror: linking
-        # them costs no API call (their values already agree).
-        done_sf = [c.crm.crm_id for c in creates if c.crm.crm_id not in failed]
-        for sf_batch in chunks(done_sf, BATCH):
+        # Creates whose prospect the read-back did not show pair up (or are reported) now.
+        rest = ready + [crm_id for ids in waiting.values() for crm_id in ids]
+        for sf_batch in chunks(rest, BATCH):
             Reconciler(ctx).process(sf_batch, [])
         # What the read-back queued and those pairs did not settle (other changes in the window).
         with self.store.session() as s:

@@ -71,7 +71,7 @@ def store_prospect_page(s, connector_id: int, rows: list[ProspectRow], queue: bo
 
 
 def _ingest(store, mirror: _Mirror, connector_id: int, records: Iterator[dict], convert: Callable,
-            stats: dict) -> datetime | None:
+            stats: dict, stored: Callable | None = None) -> datetime | None:
     newest = None
     for page in chunks(records, BATCH):
         rows = [convert(raw) for raw in page]
@@ -80,6 +80,8 @@ def _ingest(store, mirror: _Mirror, connector_id: int, records: Iterator[dict], 
         stats["read"] = stats.get("read", 0) + len(rows)
         top = max(mirror.stamp(r) for r in rows)
         newest = top if newest is None or top > newest else newest
+        if stored is not None:
+            stored(rows)
     return newest
 
 
@@ -91,7 +93,8 @@ def ingest_crm(store, connector_id: int, sobject: str, records: Iterator[dict], 
 
 
 def ingest_prospects(store, connector_id: int, records: Iterator[dict], mappings, stats: dict,
-                     crm_field: str | None = None) -> datetime | None:
-    """Stream changed prospects into the mirror; returns the newest updatedAt."""
+                     crm_field: str | None = None, stored: Callable | None = None) -> datetime | None:
+    """Stream changed prospects into the mirror; returns the newest updatedAt. `stored(rows)`
+    hears of every batch once it is committed."""
     return _ingest(store, PARDOT_MIRROR, connector_id, records,
-                   lambda raw: prospect_row(raw, mappings, crm_field), stats)
+                   lambda raw: prospect_row(raw, mappings, crm_field), stats, stored)

@@ -76,7 +76,7 @@ class PardotClient:
         self._reauth_lock = threading.Lock()
 
     # --- objects ----------------------------------------------------------------------------
-    def query(self, obj: str, fields: list[str], **filters) -> Iterator[dict]:
+    def query(self, obj: str, fields: list[str], read_ahead_pages: int = 1, **filters) -> Iterator[dict]:
         """Streams every record of `obj` matching `filters` (limit=1000 a page unless given,
         nextPageToken paging; e.g. deleted="all", orderBy="updatedAt", updatedAtAfterOrEqualTo=dt)."""
         field_list = ",".join(fields)
@@ -93,7 +93,7 @@ class PardotClient:
                 return None
             return self._request("GET", f"/objects/{obj}", params={"fields": field_list, "nextPageToken": token})
 
-        for current in read_ahead(page, after):
+        for current in read_ahead(page, after, depth=read_ahead_pages):
             yield from current.get("values") or ()
 
     def get_prospect(self, prospect_id: int, fields: list[str]) -> dict | None:

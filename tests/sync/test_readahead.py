@@ -55,8 +55,20 @@ def test_stopping_early_stops_fetching():
     time.sleep(0.3)
     seen = len(fetched)
     time.sleep(0.3)
-    assert len(fetched) == seen and 1 <= seen <= 2  # page 1, and page 2 unless cancelled before it began
+    assert len(fetched) == seen and 1 <= seen <= 2  # page 1, and page 2 if it began before the stop
     deadline = time.monotonic() + 3
     while any(t.name.startswith("read-ahead") for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(t.name.startswith("read-ahead") for t in threading.enumerate())
+
+
+def test_depth_bounds_how_far_ahead_it_reads():
+    fetched = []
+    pages = read_ahead(0, _pages(100, fetched=fetched), depth=5)
+    assert next(pages) == 0
+    time.sleep(0.3)
+    assert fetched == [1, 2, 3, 4, 5]  # five ahead of the page the caller holds, no more
+    assert next(pages) == 1
+    time.sleep(0.3)
+    assert fetched == [1, 2, 3, 4, 5, 6]
+    assert list(pages) == list(range(2, 100))
