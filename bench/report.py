@@ -154,6 +154,11 @@ def _size_rows(size: dict) -> list[str]:
     row("floor time", lambda d: _num(d["first_sync"]["floor_s"], "{:,.2f} s"))
     row("achieved ÷ floor: calls", lambda d: f"{d['first_sync']['ratio_calls']:.2f}")
     row("achieved ÷ floor: time", lambda d: _num(d["first_sync"]["ratio_time"], "{:,.1f}"))
+    if all("settle_cycle" in d for d in dirs):
+        pace = dirs[0]["settle_cycle"].get("after_s", 0)
+        row(f"next cycle, {pace:g} s after: calls / time", lambda d: _cycle(d["settle_cycle"]))
+        row("  (reads the sync's own writes)", lambda d: f"{_read(d['settle_cycle'])} read, floor "
+                                                       f"{d['settle_cycle']['floor']['total']}")
     if all("changed_cycle" in d for d in dirs):
         row("1% changed: calls / time", lambda d: _cycle(d["changed_cycle"]))
         if all(d["changed_cycle"].get("floor") for d in dirs):
@@ -174,3 +179,8 @@ def _mib(kib):
 
 def _cycle(c: dict) -> str:
     return f"{c['calls']['salesforce'] + c['calls']['pardot']} / {c['wall_s']:.1f} s"
+
+
+def _read(c: dict) -> str:
+    read = (c.get("counts") or {}).get("read") or {}
+    return f"{sum(int((v or {}).get('read', 0)) for v in read.values()):,}"
