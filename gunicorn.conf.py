@@ -30,5 +30,5 @@ def post_worker_init(worker) -> None:
     # The app's import-time objects (routes, the OpenAPI document and its validators, SQLAlchemy
     # models: ~150,000 objects) never die; frozen, the garbage collector stops scanning them
     # on every full collection, which otherwise stalls all of a worker's requests for
-    # 30–70 ms every ~1,500 requests (issue 11: the API p99).
+    # 30–130 ms every ~1,500 requests (issue 11: the API p99).
     gc.freeze()
