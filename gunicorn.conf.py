@@ -21,8 +21,13 @@ def _count(name: str, default: int) -> int:
     return int(raw)
 
 
+def _cores() -> int:
+    # The cores this process may run on (a cpuset or taskset limits them), not the host's count.
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 worker_class = "gthread"
-workers = _count("WEB_CONCURRENCY", os.cpu_count() or 1)
+workers = _count("WEB_CONCURRENCY", _cores())
 threads = _count("WEB_THREADS", 4)
 
 
