@@ -1,11 +1,17 @@
 """gunicorn settings of the web process (`python app.py web`, the Procfile's `web`; gunicorn also
 reads this file by itself when started from this directory). Command-line options win.
 
-WEB_CONCURRENCY — worker processes (default: one per CPU core); WEB_THREADS — threads per
-worker (default 4). Requests are short (a few Redis and SQL reads; Salesforce and Pardot are
-never called inline), so one gthread worker per core keeps every core busy without the
-context switches and GIL contention of many threads, and the threads keep a worker busy while
-one request waits on Redis or SQL. Keep-alive connections stay on the poller, not on a thread."""
+WEB_CONCURRENCY — worker processes (default 2 × cores + 1, gunicorn's own advice); WEB_THREADS —
+threads per worker (default 1: the sync worker; above 1: gthread). Requests are short (Redis and
+SQL reads; Salesforce and Pardot are never called inline), so the sync worker fits: a free worker
+takes the next connection from the listen queue all workers share, so a worker held up (a status
+recompute, a garbage collection, the OS running something else) delays only its one request.
+gthread keeps each keep-alive connection on the worker that accepted it, and measured on 2 cores
+with 50 API clients its p99 was 70-107 ms against 55-65 ms for 5 sync workers (issue 11). Like
+any sync-worker deployment it belongs behind a proxy or load balancer that buffers slow clients;
+where there is none, WEB_THREADS=4 (gthread) is the choice. The cost: each Slack request holds a
+worker for bolt's ack (it polls every 10 ms), which made the bot's ack p99 100-270 ms instead of
+75-100 ms (target 300 ms)."""
 from __future__ import annotations
 
 import gc
@@ -26,9 +32,9 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-worker_class = "gthread"
-workers = _count("WEB_CONCURRENCY", _cores())
-threads = _count("WEB_THREADS", 4)
+workers = _count("WEB_CONCURRENCY", 2 * _cores() + 1)
+threads = _count("WEB_THREADS", 1)
+worker_class = "sync" if threads == 1 else "gthread"
 
 
 def post_worker_init(worker) -> None:
