@@ -38,6 +38,7 @@ PROCESS_IMPORTS = {
     "bot": ("sync", "bot", "slack_bolt.adapter.socket_mode"),
 }
 _NOT_IMPORTED = ("sync.migrations",)  # alembic runs these itself, in `migrate` only
+GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn.conf.py"
 # Options a command passes on untouched (gunicorn's for `web`).
 _PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 
@@ -129,6 +130,12 @@ def run_migrate() -> int:
     return 0
 
 
+def _given(args: list[str], short: str, long: str) -> bool:
+    """Whether a gunicorn option is among `args`: `-b X`, `-bX`, `--bind X` or `--bind=X`."""
+    return any(a == long or a.startswith(long + "=") or (a.startswith(short) and not a.startswith("--"))
+               for a in args)
+
+
 def run_web(argv: list[str]) -> int:
     """gunicorn 'app:create_app()' once the schema is known to be current: a refusal is one
     line and exit 2 here, where gunicorn itself would respawn a failing worker for ever."""
@@ -141,7 +148,11 @@ def run_web(argv: list[str]) -> int:
             store.dispose()
     except (ConfigError, SchemaNotCurrent) as exc:
         _die(exc)
-    args = argv or ["--bind", f"0.0.0.0:{os.environ.get('PORT', '8000')}", "--workers", "2", "--threads", "4"]
+    args = list(argv)
+    if not _given(args, "-b", "--bind"):
+        args = ["--bind", f"0.0.0.0:{os.environ.get('PORT', '8000')}", *args]
+    if not _given(args, "-c", "--config"):  # worker model and GC settings (issue 11), whatever the cwd
+        args = ["--config", str(GUNICORN_CONF), *args]
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", *args, "app:create_app()"])
     return 0  # not reached
 

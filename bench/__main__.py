@@ -92,7 +92,7 @@ def parse(argv: list[str]) -> tuple[Options, Path]:
     if a.smoke:
         opts.sizes, opts.latency = [a.n or 200], {"salesforce": 0, "pardot": 0}
         opts.baseline_n, opts.bot_total, opts.bot_in_flight = 50, 20, 5
-        opts.api_clients, opts.api_per_client, opts.idle_pace = 5, 4, 0
+        opts.api_clients, opts.api_per_client, opts.api_runs, opts.idle_pace = 5, 4, 1, 0
     a.results_dir.mkdir(parents=True, exist_ok=True)
     if a.profile:
         opts.profile_dir = a.results_dir

@@ -107,10 +107,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_web(env: dict, run_dir: Path, workers: int = 2, threads: int = 8) -> tuple[Child, str]:
+def start_web(env: dict, run_dir: Path, workers: int | None = None, threads: int | None = None) -> tuple[Child, str]:
+    """The web process as the Procfile runs it (`app.py web`: gunicorn.conf.py's worker model);
+    `workers`/`threads` override WEB_CONCURRENCY/WEB_THREADS for experiments."""
     port = free_port()
-    child = Child("web", [python(), "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "-w", str(workers),
-                          "--threads", str(threads), "--access-logfile", "-", "app:create_app()"], env, run_dir)
+    env = {**env, **({"WEB_CONCURRENCY": str(workers)} if workers else {}),
+           **({"WEB_THREADS": str(threads)} if threads else {})}
+    child = Child("web", [python(), "app.py", "web", "--bind", f"127.0.0.1:{port}"], env, run_dir)
     return child, f"http://127.0.0.1:{port}"
 
 

@@ -72,6 +72,7 @@ def verdicts(result: dict) -> list[dict]:
     if mem.get("growth_huge") is not None:
         add("peak memory 1M ÷ 100k", mem["growth_huge"], TARGETS["memory_huge"],
             mem["growth_huge"] <= TARGETS["memory_huge"], "≤")
+    # The API's p99_ms is the worst of its runs (bench/web_bench.py): met only if every run meets it.
     for key, name, limit in (("bot", "bot ack p99 ms", "bot_p99_ms"), ("api", "API status p99 ms", "api_p99_ms")):
         part = result.get(key) or {}
         if part.get("p99_ms") is not None:
@@ -94,6 +95,11 @@ def render(result: dict) -> str:
         part = result.get(key) or {"na": "not run"}
         if "na" in part:
             lines.append(f"{label:<34}n/a ({part['na']})")
+        elif part.get("p99_ms_runs"):  # several runs: the worst p99 is the one the target meets
+            runs = ", ".join(_num(v, "{:.0f}") for v in part["p99_ms_runs"])
+            lines.append(f"{label:<34}p50 {part['p50_ms']:.1f} ms   p99 {part['p99_ms']:.1f} ms (worst of "
+                         f"{len(part['p99_ms_runs'])} runs: {runs})   ({part['ok']} ok, {part['errors']} errors, "
+                         f"{part['per_second']:.0f}/s)")
         else:
             lines.append(f"{label:<34}p50 {part['p50_ms']:.1f} ms   p99 {part['p99_ms']:.1f} ms   "
                          f"({part['ok']} ok, {part['errors']} errors, {part['per_second']:.0f}/s)")

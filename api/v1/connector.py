@@ -14,7 +14,7 @@ def whoami():
 
 @bp.get("/connector")
 def status():
-    return jsonify(service().status(principal()))
+    return jsonify(service().status(principal(), cached=g.pop("cached_status", None)))
 
 
 @bp.get("/connector/version")

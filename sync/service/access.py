@@ -28,6 +28,21 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _token_key(digest: str) -> str:
+    return f"apitoken:{digest}"
+
+
+def token_cache_key(secret: str) -> str:
+    """Redis key of a verified token, keyed by its hash: the secret never reaches Redis."""
+    return _token_key(_hash(secret))
+
+
+def token_principal(cached: bytes) -> Principal:
+    """The caller named by a token cache entry ("name|role")."""
+    name, _, role = cached.decode().partition("|")
+    return Principal(f"token:{name}", role, "api", "API token role")
+
+
 def paging(cursor, limit) -> tuple[int | None, int, dict]:
     """A cursor this API returned (an id) and a page size from 1 to 200; problems by field."""
     problems = {}
@@ -149,9 +164,13 @@ class Access(ServiceBase):
                 self._refuse(s, principal, "revoke_token", NotFound(f"no active token named {name!r}"), name,
                              reason="no such active token")
             t.revoked_at = utcnow()
-            self.redis.delete(f"apitoken:{t.token_hash}")  # revocation takes effect at once
+            key = _token_key(t.token_hash)
+            self.redis.delete(key)  # revocation takes effect at once
             audit.record(s, principal, "revoke_token", "ok", name)
-            return {"name": name, "revoked_at": iso(t.revoked_at)}
+            out = {"name": name, "revoked_at": iso(t.revoked_at)}
+        # Again once committed: a request that read the row before the commit may have cached it.
+        self.redis.delete(key)
+        return out
 
     def list_tokens(self, principal: Principal) -> list[dict]:
         with self.store.session() as s:
@@ -165,10 +184,9 @@ class Access(ServiceBase):
         if not secret:
             raise Unauthenticated("missing bearer token")
         digest = _hash(secret)
-        cached = self.redis.get(f"apitoken:{digest}")  # keyed by the hash: the secret never reaches Redis
+        cached = self.redis.get(_token_key(digest))
         if cached is not None:
-            name, _, role = cached.decode().partition("|")
-            return Principal(f"token:{name}", role, "api", "API token role")
+            return token_principal(cached)
         with self.store.session() as s:
             t = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest,
                                                  ApiToken.revoked_at.is_(None))).first()
@@ -176,7 +194,7 @@ class Access(ServiceBase):
                 raise Unauthenticated("unknown or revoked token")
             t.last_used_at = utcnow()  # at most once per cache lifetime: hot paths do not write
             name, role = t.name, t.role
-        self.redis.set(f"apitoken:{digest}", f"{name}|{role}", ex=TOKEN_CACHE_TTL)
+        self.redis.set(_token_key(digest), f"{name}|{role}", ex=TOKEN_CACHE_TTL)
         return Principal(f"token:{name}", role, "api", "API token role")
 
     def record_refusal(self, principal: Principal, action: str, reason: str) -> None:

@@ -15,7 +15,8 @@ from ..roles import Principal, status_cache_key
 from ..serialize import cycle_dict, iso, rule_dict
 from .base import ServiceBase
 
-STATUS_CACHE_MS = 1000
+STATUS_FRESH_MS = 1000  # a cached status is answered as is for this long…
+STATUS_STALE_MS = 1000  # …then for at most this long more while one caller recomputes it
 
 
 class Lifecycle(ServiceBase):
@@ -30,15 +31,29 @@ class Lifecycle(ServiceBase):
             result.update(native.version(self, c.id))
         return result
 
-    def status(self, principal: Principal) -> dict:
-        """Cached for a second: dashboards and bots poll it; every change made through this
-        service drops the cache (_changed), so an actor sees their own change at once."""
+    def status_cache_keys(self) -> list[str]:
+        """The status and its freshness mark; callers that batch Redis reads read both (MGET)."""
         key = status_cache_key(self.config.pardot_business_unit_id)
-        cached = self.redis.get(key)
-        if cached is not None:
-            return json.loads(cached)
+        return [key, f"{key}:fresh"]
+
+    def status(self, principal: Principal, cached: list | None = None) -> dict:
+        """Cached: dashboards and bots poll it. Fresh for a second; then the first caller (in any
+        process) to claim the freshness mark recomputes it while the others answer the previous
+        one for at most another second, so an expiry under load is one set of SQL reads, not one
+        per request in flight (issue 11). Every change made through this service drops the
+        cache (_changed), so an actor sees their own change at once. `cached`: the values of
+        status_cache_keys() that the caller has just read (the API reads them in the same Redis
+        round trip as the token and the rate limit)."""
+        key, fresh_key = self.status_cache_keys()
+        value, fresh = cached if cached is not None else self.redis.mget(key, fresh_key)
+        if value is not None and (fresh is not None or
+                                  not self.redis.set(fresh_key, b"1", nx=True, px=STATUS_FRESH_MS)):
+            return json.loads(value)
         result = self._status()
-        self.redis.set(key, json.dumps(result), px=STATUS_CACHE_MS)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, json.dumps(result), px=STATUS_FRESH_MS + STATUS_STALE_MS)
+            pipe.set(fresh_key, b"1", px=STATUS_FRESH_MS)
+            pipe.execute()
         return result
 
     def _status(self) -> dict:

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(240)
 def test_bench_smoke_run_writes_the_table_as_json(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DATABASE_URL"))}
-    # The test run's own Redis database when it has one (the bench flushes the database it uses).
+    # The bench flushes its Redis database: the test's own one when given, not the bench default.
     redis_url = ["--redis-url", os.environ["TEST_REDIS_URL"]] if os.environ.get("TEST_REDIS_URL") else []
     proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--results-dir", str(tmp_path), *redis_url],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=230)
