@@ -262,7 +262,8 @@ class Engine(ManualSync, BulkImport, ConnectorState):
                 fields = sf_fields(sobject, ctx.mappings, (ctx.mds_for(sobject) or (None,))[0])
                 queries[sobject] = _since(f"SELECT {', '.join(fields)} FROM {sobject}", cursors[f"sf:{sobject}"],
                                           OBJECT_FILTER[sobject])
-        results = sf.composite_query(queries, include_deleted=True)
+        # Pages ahead: a step of the mirror (BATCH records) is in flight while one is stored.
+        results = sf.composite_query(queries, include_deleted=True, read_ahead_pages=BATCH // 2000 + 1)
         self._record_checks(cid, "salesforce", True, None)
         new_cursors, read = {}, {}
         with self.store.session() as s:
@@ -294,7 +295,8 @@ class Engine(ManualSync, BulkImport, ConnectorState):
 
         # Pardot first: matching Salesforce records to prospects looks in the prospect mirror.
         stats = {}
-        prospects = pardot.query("prospects", ctx.prospect_fields, deleted="all", orderBy="updatedAt",
+        prospects = pardot.query("prospects", ctx.prospect_fields, read_ahead_pages=BATCH // 1000,
+                                 deleted="all", orderBy="updatedAt",
                                  **_pardot_since(cursors["pardot:prospects"]))
         new_cursors["pardot:prospects"] = ingest_prospects(self.store, cid, prospects, ctx.mappings, stats, ctx.crm_field)
         read["prospects"] = stats

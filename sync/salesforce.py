@@ -40,7 +40,7 @@ COLLECTION_MAX = 200          # records per sObject Collections call
 COMPOSITE_MAX = 25            # subrequests per /composite call
 # Collections calls in flight at once: Salesforce limits only long-running (> 20 s) requests
 # (25 at once in production orgs); these take well under a second.
-WRITE_CONCURRENCY = 12
+WRITE_CONCURRENCY = 24
 RETRIEVE_GET_MAX_CHARS = 2000  # longer id lists go in a POST body (URL length limits)
 # The org allocation is a rolling 24 h window, so usage falls gradually: probe again after an hour.
 LIMIT_PROBE_AFTER = timedelta(hours=1)
@@ -250,7 +250,7 @@ class SalesforceClient:
                                               timeout=self.timeout))
         yield from self._pages(page, headers)
 
-    def _pages(self, page: dict, headers: dict) -> Iterator[dict]:
+    def _pages(self, page: dict, headers: dict, ahead: int = 1) -> Iterator[dict]:
         def after(previous: dict) -> dict | None:
             next_url = previous.get("nextRecordsUrl")
             if previous.get("done", True) or not next_url:
@@ -261,12 +261,13 @@ class SalesforceClient:
         if page.get("done", True) or not page.get("nextRecordsUrl"):
             pages = iter((page,))  # one page: no thread
         else:
-            pages = read_ahead(page, after)
+            pages = read_ahead(page, after, depth=ahead)
         for current in pages:
             for record in current.get("records", ()):
                 yield _plain(record)
 
-    def composite_query(self, queries: dict[str, str], include_deleted: bool = True) -> dict[str, Iterator[dict]]:
+    def composite_query(self, queries: dict[str, str], include_deleted: bool = True,
+                        read_ahead_pages: int = 1) -> dict[str, Iterator[dict]]:
         """All queries in ONE /composite call; each iterator yields its first page, then fetches
         further pages lazily."""
         if not queries:
@@ -298,7 +299,7 @@ class SalesforceClient:
             return bodies
 
         bodies = self._call(call)
-        return {ref: self._pages(bodies[ref], {}) for ref in queries}
+        return {ref: self._pages(bodies[ref], {}, read_ahead_pages) for ref in queries}
 
     @staticmethod
     def _subrequest_error(ref: str, status: int, body, soql: str) -> RemoteCallError:
