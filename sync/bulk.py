@@ -17,7 +17,8 @@ from .remote import RemoteCallError, RemoteError
 
 log = logging.getLogger("connector.bulk")
 MIN_IMPORT_ROWS = 100   # below this, single calls cost less than import + polls
-FLUSH_ROWS = 10_000     # bounds memory and the size of one import file
+FLUSH_ROWS = 50_000     # bounds memory; each import waits its run out, so fewer and larger (issue 11)
+MAX_FILE_BYTES = 9 * 1024 * 1024  # Pardot takes at most 10 MB a batch file: a bigger CSV is split
 # Status polls: soon after the upload, then half as often again each time, at most every 2 s:
 # a finished import waits at most a third of its run for the next poll (issue 11).
 POLL_FIRST, POLL_MAX, POLL_TIMEOUT = 0.25, 2.0, 900.0
@@ -57,8 +58,19 @@ def _csv(rows: list[BulkRow]) -> tuple[str, list[str]]:
 
 
 def run_import(pardot, rows: list[BulkRow]) -> BulkResult:
-    """One import for rows sharing a match column; waits for it and maps its failed rows back."""
+    """Imports for rows sharing a match column, one per file that fits Pardot's batch limit;
+    waits for them and maps their failed rows back."""
     text, header = _csv(rows)
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES and len(rows) > 1:
+        half = len(rows) // 2
+        first, second = run_import(pardot, rows[:half]), run_import(pardot, rows[half:])
+        first.failed.update(second.failed)
+        first.calls += second.calls
+        return first
+    return _one_import(pardot, rows, text, header)
+
+
+def _one_import(pardot, rows: list[BulkRow], text: str, header: list[str]) -> BulkResult:
     created = pardot.create_import(text)
     import_id = created["id"]
     result = BulkResult(calls=1)

@@ -41,6 +41,7 @@ COMPOSITE_MAX = 25            # subrequests per /composite call
 # Collections calls in flight at once: Salesforce limits only long-running (> 20 s) requests
 # (25 at once in production orgs); these take well under a second.
 WRITE_CONCURRENCY = 24
+WARM_FOR_S = 60.0
 RETRIEVE_GET_MAX_CHARS = 2000  # longer id lists go in a POST body (URL length limits)
 # The org allocation is a rolling 24 h window, so usage falls gradually: probe again after an hour.
 LIMIT_PROBE_AFTER = timedelta(hours=1)
@@ -77,6 +78,7 @@ class SalesforceClient:
         # simple-salesforce's errors carry no headers: the response hook keeps this thread's
         # last Retry-After for _call_error
         self._seen = threading.local()
+        self._last_write_ok = float("-inf")  # when a write last went through (monotonic)
 
     # --- authentication ---------------------------------------------------------------------
     def access_token(self) -> str:
@@ -339,8 +341,9 @@ class SalesforceClient:
         has been written; after that, the records of a failed call get its error as their result,
         so the records already written are never lost to the caller.
 
-        The first call goes alone (a refusal then costs one call, not a wave); the rest go
-        WRITE_CONCURRENCY at a time, since a big cycle's writes are latency-bound otherwise."""
+        Calls go WRITE_CONCURRENCY at a time, since a big cycle's writes are latency-bound
+        otherwise (issue 11); a client whose writes have not gone through lately sends its first
+        call alone."""
         creating = method == "POST"
         chunks = [records[start:start + COLLECTION_MAX] for start in range(0, len(records), COLLECTION_MAX)]
         if not chunks:
@@ -358,19 +361,30 @@ class SalesforceClient:
                                       None, SIDE)
             return [_write_result(item, creating) for item in items]
 
-        results = send(chunks[0])  # raises: nothing was written
-
-        def rest(chunk: list[dict]) -> list[WriteResult]:
+        def attempt(chunk: list[dict]) -> tuple[list[WriteResult], RemoteCallError | None]:
             try:
-                return send(chunk)
+                return send(chunk), None
             except RemoteCallError as exc:
-                return [WriteResult(False, None, exc.error) for _ in chunk]
+                return [WriteResult(False, None, exc.error) for _ in chunk], exc
 
-        if len(chunks) > 1:
+        # A cold client sends its first call alone, so a refusal (credentials, an outage, the
+        # budget) costs one call; once writes go through, every call goes at once.
+        warm = time.monotonic() - self._last_write_ok < WARM_FOR_S
+        first: list = [] if warm else [attempt(chunks[0])]
+        if first and first[0][1] is not None:
+            raise first[0][1]  # nothing was written
+        rest = chunks[len(first):]
+        if len(rest) == 1:
+            outcomes = first + [attempt(rest[0])]
+        else:
             with ThreadPoolExecutor(max_workers=WRITE_CONCURRENCY, thread_name_prefix="sf-write") as pool:
-                for part in pool.map(rest, chunks[1:]):
-                    results.extend(part)
-        return results
+                outcomes = first + list(pool.map(attempt, rest))
+        errors = [exc for _, exc in outcomes if exc is not None]
+        if errors and len(errors) == len(outcomes):
+            raise errors[0]  # nothing was written
+        if len(errors) < len(outcomes):
+            self._last_write_ok = time.monotonic()
+        return [result for part, _ in outcomes for result in part]
 
 
 def _write_result(item: dict, creating: bool) -> WriteResult:
