@@ -17,7 +17,7 @@ from .remote import RemoteCallError, RemoteError
 
 log = logging.getLogger("connector.bulk")
 MIN_IMPORT_ROWS = 100   # below this, single calls cost less than import + polls
-FLUSH_ROWS = 50_000     # bounds memory; each import waits its run out, so fewer and larger (issue 11)
+FLUSH_ROWS = 25_000     # bounds memory (~2 KB a row); each import waits its run out, so not too small (issue 11)
 MAX_FILE_BYTES = 9 * 1024 * 1024  # Pardot takes at most 10 MB a batch file: a bigger CSV is split
 # Status polls: soon after the upload, then half as often again each time, at most every 2 s:
 # a finished import waits at most a third of its run for the next poll (issue 11).
