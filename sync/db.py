@@ -10,11 +10,12 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+ANALYZE_FIRST = 5000  # rows a table grows by before its first ANALYZE (Store.grew)
 
 
 def make_engine(url: str) -> Engine:
@@ -92,6 +93,26 @@ class Store:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._grown: dict[str, int] = {}
+        self._analyze_at: dict[str, int] = {}
+
+    def grew(self, rows: int, *tables: str) -> None:
+        """PostgreSQL plans from statistics autovacuum refreshes about once a minute; a first
+        sync that fills a mirror inside that minute is planned as for an empty table, a scan per
+        lookup (quadratic: issue 11). Each time a table has grown twofold through this process,
+        it is analyzed: a few times a sync, log N in all. SQLite plans by its indexes."""
+        if self.engine.dialect.name != "postgresql" or rows <= 0:
+            return
+        due = []
+        for table in tables:
+            grown = self._grown[table] = self._grown.get(table, 0) + rows
+            if grown >= self._analyze_at.get(table, ANALYZE_FIRST):
+                self._analyze_at[table] = grown * 2
+                due.append(table)
+        if due:
+            with self.engine.connect() as conn:
+                conn.execute(text(f"ANALYZE {', '.join(due)}"))
+                conn.commit()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -76,7 +76,10 @@ def _ingest(store, mirror: _Mirror, connector_id: int, records: Iterator[dict], 
     for page in chunks(records, BATCH):
         rows = [convert(raw) for raw in page]
         with store.session() as s:
-            stats["queued"] = stats.get("queued", 0) + _store_page(s, mirror, connector_id, rows, True)
+            queued = _store_page(s, mirror, connector_id, rows, True)
+        stats["queued"] = stats.get("queued", 0) + queued
+        store.grew(len(rows), mirror.model.__tablename__)
+        store.grew(queued, PendingChange.__tablename__)
         stats["read"] = stats.get("read", 0) + len(rows)
         top = max(mirror.stamp(r) for r in rows)
         newest = top if newest is None or top > newest else newest

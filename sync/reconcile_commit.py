@@ -66,6 +66,8 @@ class Bookkeeper:
                 linking |= {pr.prospect.prospect_id for pr in waiting_pairs} | ctx.waiting_prospects
                 prospect_ids = [i for i in prospect_ids if i not in linking]
             self._clear_pending(s, sf_ids, prospect_ids)
+        ctx.store.grew(self._stored.links_added, RecordLink.__tablename__)
+        ctx.store.grew(self._stored.crm_added, CrmRecord.__tablename__)
 
     def _commit_pair(self, s, pair: Pair, now, resolved_s2p: list, resolved_p2s: list) -> None:
         ctx = self.ctx
@@ -239,6 +241,7 @@ class _Stored:
 
     def __init__(self):
         self.updated, self.inserted, self.prospects, self.crm = [], [], {}, {}
+        self.links_added = self.crm_added = 0  # rows this commit added, for Store.grew
 
     def add(self, pair: Pair) -> None:
         link = pair.link
@@ -261,6 +264,8 @@ class _Stored:
             s.execute(update(RecordLink), self.updated)
         if self.inserted:
             s.execute(RecordLink.__table__.insert(), [{"connector_id": connector_id, **row} for row in self.inserted])
+            self.links_added += len(self.inserted)
+        self.crm_added += len(self.crm)  # upserts: new rows mostly where they matter (lead creates)
         if self.prospects:
             upsert(s, Prospect, [p.as_row(connector_id) for p in self.prospects.values()],
                    ("connector_id", "prospect_id"))
