@@ -63,12 +63,10 @@ class SalesforceOrg(OrgSettings, RecordRules):
                  "DeveloperName": "Business_Account", "SobjectType": "Account", "IsPersonType": False},
             ], user_id=uid, coerce_values=False)
 
-    def now(self) -> dt.datetime:
-        """Next org timestamp: ms precision, strictly increasing (exact cursors on SystemModstamp)."""
+    def now(self) -> dt.datetime:  # ms, never back; records share a ms as in a real org (issue 11)
         with self.lock:
-            ms = max(int(time.time() * 1000), self._last_ms + 1)
-            self._last_ms = ms
-        return EPOCH + dt.timedelta(milliseconds=ms)
+            self._last_ms = max(int(time.time() * 1000), self._last_ms)
+            return EPOCH + dt.timedelta(milliseconds=self._last_ms)
 
     def _stamp_block(self, n: int) -> int:
         """Reserve n consecutive ms stamps ending near now (bulk inserts); returns the first ms."""
@@ -274,7 +272,7 @@ class SalesforceOrg(OrgSettings, RecordRules):
         with self.lock:
             rec = self._live_for_write(target, rid)
             self._fault(target, rec, "delete")
-            stamp = self.now()
+            stamp = self.stamp_after(rec["SystemModstamp"])
             self._save_undo(target, rid)
             self._index(target, rec, False)
             del self.live[target][rid]
@@ -292,7 +290,7 @@ class SalesforceOrg(OrgSettings, RecordRules):
                 if rid and rid in self.live[schema.name]:
                     raise SfError("UNDELETE_FAILED", "Entity is not in the recycle bin", [])
                 raise SfError("NOT_FOUND", f"No {schema.name} with id {raw_id} in the recycle bin", status=404)
-            stamp = self.now()
+            stamp = self.stamp_after(rec["SystemModstamp"])
             self._save_undo(schema.name, rid)
             del self.bin[schema.name][rid]
             del self.deleted_at[schema.name][rid]
@@ -369,7 +367,7 @@ class SalesforceOrg(OrgSettings, RecordRules):
                                                  "HasOptedOutOfEmail", "OwnerId", "pi__score__c",
                                                  "pi__grade__c", "Business_Unit__c")}
                 contact_id = self.create("Contact", {**contact, "AccountId": acc_id}, user_id)
-                stamp = self.now()
+                stamp = self.stamp_after(lead["SystemModstamp"])
                 self._put_live("Lead", {**lead, "IsConverted": True, "Status": "Closed - Converted",
                                         "ConvertedContactId": contact_id, "ConvertedAccountId": acc_id,
                                         "ConvertedDate": stamp.date(), "LastModifiedDate": stamp,

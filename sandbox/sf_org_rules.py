@@ -47,13 +47,19 @@ class RecordRules:
                           "permission set.", readonly)
         return changes
 
+    def stamp_after(self, previous: dt.datetime | None) -> dt.datetime:
+        """A write's SystemModstamp: now, and after the record's previous one. (One stamp per write
+        ran ahead of real time under bulk writes: 90 s after 100,000 in 10 s.)"""
+        stamp = self.now()
+        return stamp if previous is None or stamp > previous else previous + dt.timedelta(milliseconds=1)
+
     def _apply(self, obj: str, rec: dict, changes: dict, op: str) -> dt.datetime:
         """Applies a create's or an update's changes to rec and checks them; the write's stamp."""
         rec.update(changes)
         self._derive(obj, rec, changes, creating=op == "create")
         self._validate(obj, rec, changes)
         self._fault(obj, rec, op)
-        return self.now()
+        return self.stamp_after(rec.get("SystemModstamp"))
 
     def _new_record(self, schema: ObjectSchema, rid: str, user_id: str, stamp: dt.datetime) -> dict:
         rec = {name: f.default for name, f in schema.fields.items()}

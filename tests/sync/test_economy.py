@@ -99,8 +99,8 @@ def test_R17_read_windows_close_behind_quiet_periods(active, world, monkeypatch)
     from sync.records import parse_datetime
 
     def quiet_past_overlap():
-        # The sandbox keeps SystemModstamps strictly increasing, so after bulk writes they can run
-        # ahead of the clock: wait until the newest stamp is older than the (1 s) overlap.
+        # Wait until the newest stamp is older than the (1 s) overlap (a record written twice in one
+        # millisecond gets the next one, so a stamp may be a little ahead of the clock).
         stamps = [parse_datetime(r["SystemModstamp"]) for r in world.sf("Lead")]
         stamps += [parse_datetime(p["updatedAt"]) for p in world.prospects()]
         ahead = (max(stamps) - engine.utcnow()).total_seconds()
