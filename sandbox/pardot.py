@@ -39,7 +39,7 @@ _INF = float("inf")
 def _default_settings() -> dict:
     return {"ampsea": False, "maximumDailyApiCalls": EDITION_DAILY_LIMITS[DEFAULT_EDITION],
             "apiCallsUsed": 0, "edition": DEFAULT_EDITION,
-            "pageTokenTtlSeconds": DEFAULT_TOKEN_TTL}
+            "pageTokenTtlSeconds": DEFAULT_TOKEN_TTL, "pageTokenMaxRecords": 100_000}
 
 
 class PardotOrg:
@@ -128,7 +128,7 @@ class PardotOrg:
 
     def update_settings(self, **changes) -> dict:
         types = {"ampsea": bool, "maximumDailyApiCalls": int, "apiCallsUsed": int,
-                 "edition": str, "pageTokenTtlSeconds": int}
+                 "edition": str, "pageTokenTtlSeconds": int, "pageTokenMaxRecords": int}
         for key, value in changes.items():
             if key not in types:
                 raise ValueError(f"unknown Pardot setting {key!r}; known: {', '.join(types)}")

@@ -24,7 +24,6 @@ from sandbox.pardot_tokens import TokenSigner
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 200
 MAX_FILTERED_FIELDS = 3
-MAX_TOKEN_SEQUENCE = 100_000     # records served by one nextPageToken chain
 SIGNER = "sandbox.pardot_signer"   # app.extensions key: one TokenSigner per app
 
 # filter parameter -> (field, operator)
@@ -55,7 +54,7 @@ def query(obj: str):
     rows, more = org.query(obj, spec, after)
     served += len(rows)
     headers, next_url, next_token = {}, None, None
-    if more and served >= MAX_TOKEN_SEQUENCE:
+    if more and served >= org.get_settings()["pageTokenMaxRecords"]:  # records one token chain serves
         headers["Pardot-Warning"] = WARNING_TOKEN_SEQUENCE_EXCEEDED
     elif more:
         next_token = _next_token(obj, spec, fields, rows[-1], served)

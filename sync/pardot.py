@@ -38,6 +38,7 @@ T = TypeVar("T")
 SIDE = "pardot"
 MAX_CONCURRENT = 5
 PAGE_LIMIT = 1000
+PARDOT_SEQUENCE_EXCEEDED = 203  # warning: a nextPageToken chain has served its most records
 SEMAPHORE_NAME = "pardot:inflight"
 # Pardot's day starts at midnight in the account's time zone, which the API does not expose:
 # wait until the next UTC midnight, but probe at least hourly so no time zone waits a whole day.
@@ -78,23 +79,59 @@ class PardotClient:
     # --- objects ----------------------------------------------------------------------------
     def query(self, obj: str, fields: list[str], read_ahead_pages: int = 1, **filters) -> Iterator[dict]:
         """Streams every record of `obj` matching `filters` (limit=1000 a page unless given,
-        nextPageToken paging; e.g. deleted="all", orderBy="updatedAt", updatedAtAfterOrEqualTo=dt)."""
-        field_list = ",".join(fields)
+        nextPageToken paging; e.g. deleted="all", orderBy="updatedAt", updatedAtAfterOrEqualTo=dt).
+
+        One nextPageToken chain serves at most 100,000 records (Pardot then answers warning 203
+        and no token); the query goes on as new chains from the last record served (issue 11)."""
+        field_list = ",".join(dict.fromkeys([*fields, "id", *(["updatedAt"] if filters.get("orderBy") ==
+                                                             "updatedAt" else [])]))
         params = {"fields": field_list, "limit": PAGE_LIMIT}
         params.update({k: _param(v) for k, v in filters.items() if v is not None})
-        page = self._request("GET", f"/objects/{obj}", params=params)
-        if not page.get("nextPageToken"):
-            yield from page.get("values") or ()  # one page: no thread
+        return self._chains(obj, params, field_list, read_ahead_pages)
+
+    def _chains(self, obj: str, params: dict, field_list: str, ahead: int) -> Iterator[dict]:
+        """Chain after chain until one ends without the warning. By id, the next chain starts
+        after the last id. By updatedAt (whole seconds, so a bulk import may give 100,000
+        records one stamp), the rest of the last second is read by id, then the next second on."""
+        while True:
+            last, exceeded = None, False
+            for page in self._chain(obj, params, field_list, ahead):
+                exceeded = page["exceeded"]
+                for record in page["values"]:
+                    last = record
+                    yield record
+            if not exceeded or last is None:
+                return
+            if params.get("orderBy") != "updatedAt":
+                params = {**params, "idGreaterThan": str(last["id"])}
+                continue
+            stamp, following = last["updatedAt"], _next_second(last["updatedAt"])
+            rest = {k: v for k, v in params.items() if not k.startswith("updatedAt") and k != "orderBy"}
+            yield from self._chains(obj, {**rest, "updatedAtAfterOrEqualTo": stamp, "updatedAtBefore": following,
+                                          "idGreaterThan": str(last["id"]), "orderBy": "id"}, field_list, ahead)
+            params = {**{k: v for k, v in params.items() if k not in ("updatedAtAfter", "updatedAtAfterOrEqualTo")},
+                      "updatedAtAfterOrEqualTo": following}
+
+    def _chain(self, obj: str, params: dict, field_list: str, ahead: int) -> Iterator[dict]:
+        """One nextPageToken chain: pages as {"values", "exceeded"}, read `ahead` pages ahead."""
+        def page_of(resp: requests.Response) -> dict:
+            body = resp.json() if resp.content else {}
+            warning = resp.headers.get("Pardot-Warning") or ""
+            return {"values": body.get("values") or (), "token": body.get("nextPageToken"),
+                    "exceeded": warning.startswith(f"{PARDOT_SEQUENCE_EXCEEDED};")}
+
+        first = page_of(self._request("GET", f"/objects/{obj}", params=params, raw="response"))
+        if not first["token"]:
+            yield first  # one page: no thread
             return
 
         def after(previous: dict) -> dict | None:
-            token = previous.get("nextPageToken")
-            if not token:
+            if not previous["token"]:
                 return None
-            return self._request("GET", f"/objects/{obj}", params={"fields": field_list, "nextPageToken": token})
+            return page_of(self._request("GET", f"/objects/{obj}", raw="response",
+                                         params={"fields": field_list, "nextPageToken": previous["token"]}))
 
-        for current in read_ahead(page, after, depth=read_ahead_pages):
-            yield from current.get("values") or ()
+        yield from read_ahead(first, after, depth=ahead)
 
     def get_prospect(self, prospect_id: int, fields: list[str]) -> dict | None:
         """The prospect, or None when it does not exist or sits in the recycle bin."""
@@ -178,7 +215,7 @@ class PardotClient:
         return self._request("GET", f"/imports/{import_id}/errors", raw=True)
 
     def _request(self, method: str, path: str, params: dict | None = None, json=None,
-                 idempotent: bool = True, files=None, raw: bool = False):
+                 idempotent: bool = True, files=None, raw: bool | str = False):
         transient = self.transient_retry.retrying(is_retryable)
         waits = self.busy_retry.retrying(lambda e: isinstance(e, _Busy))
         try:
@@ -192,6 +229,8 @@ class PardotClient:
             token = self.token()
             resp = self._send(method, path, params, json, token, idempotent, files)
             if resp.status_code < 300:
+                if raw == "response":
+                    return resp
                 if raw:
                     return resp.text
                 return resp.json() if resp.content else None
@@ -268,3 +307,8 @@ def _param(value) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def _next_second(stamp: str) -> str:
+    """Pardot's updatedAt has whole seconds: the first instant after `stamp`'s second."""
+    return (datetime.fromisoformat(stamp.replace("Z", "+00:00")) + timedelta(seconds=1)).isoformat(timespec="seconds")

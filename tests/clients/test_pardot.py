@@ -35,6 +35,22 @@ def test_query_pages_over_2500_prospects(pardot, reset):
     assert calls(reset)["by_endpoint"][PROSPECTS] == 3              # pages of 1000
 
 
+@pytest.mark.parametrize("order", ["updatedAt", "id", None])
+def test_query_goes_on_past_a_token_chains_limit(pardot, reset, order):
+    """Pardot ends a nextPageToken chain after 100,000 records (warning 203, no token): the query
+    goes on from the last record, and serves every record once (issue 11; the sandbox's chain
+    limit lowered to 1,000 here). Bulk-inserted prospects share their updatedAt second."""
+    insert(reset, "pardot", "prospects", prospects(2500, "chain"))
+    reset.patch("pardot/settings", {"pageTokenMaxRecords": 1000})
+    filters = {"orderBy": order} if order else {}
+    rows = list(pardot.query("prospects", ["id", "email", "updatedAt"], **filters))
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) == 2500
+    if order:
+        keys = [(r[order], r["id"]) if order == "updatedAt" else r["id"] for r in rows]
+        assert keys == sorted(keys)
+
+
 def test_query_filters_deleted_and_datetimes(pardot, reset):
     made = [pardot.create_prospect(p, ["id"]) for p in prospects(4, "f")]
     pardot.delete_prospect(made[0]["id"])

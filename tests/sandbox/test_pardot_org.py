@@ -236,7 +236,7 @@ def test_daily_api_limit_and_day_rollover(org, clock):
 def test_settings_validation_and_edition_limits(org):
     assert org.get_settings() == {"ampsea": False, "maximumDailyApiCalls": 100_000,
                                   "apiCallsUsed": 0, "edition": "Advanced",
-                                  "pageTokenTtlSeconds": 14_400}
+                                  "pageTokenTtlSeconds": 14_400, "pageTokenMaxRecords": 100_000}
     assert org.update_settings(edition="Plus")["maximumDailyApiCalls"] == 50_000
     for bad in ({"ampsea": "yes"}, {"edition": "Gold"}, {"color": 1},
                 {"maximumDailyApiCalls": -1}):

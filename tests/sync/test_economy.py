@@ -144,3 +144,16 @@ def test_many_changed_records_update_pardot_through_one_import(active, world):
     _, by = _calls(world)
     writes = {k for k in by if k.split()[1] in ("POST", "PATCH", "DELETE") and not k.endswith(" /composite")}
     assert writes == set(), writes
+
+
+def test_a_first_sync_reads_past_pardots_token_chain_limit(active, world):
+    """A nextPageToken chain ends after 100,000 records (lowered to 300 here): the cycle reads on
+    from the last prospect and syncs every one (issue 11; seen at 1,000,000 prospects, where only
+    the first 100,000 synced). Bulk-inserted prospects share their updatedAt second."""
+    user = world.pardot_user("sales@sandbox.example")
+    world.add_prospects(*[{"email": f"chain{i}@example.com", "lastName": f"C{i}", "assignedToId": user["id"]}
+                          for i in range(1000)])
+    world.control.patch("pardot/settings", {"pageTokenMaxRecords": 300})
+    world.cycle()
+    assert len(world.sf("Lead")) == 1000
+    assert all(world.crm_of(p["id"]) for p in world.prospects())
