@@ -69,11 +69,10 @@ class SalesforceOrg(OrgSettings, RecordRules):
             return EPOCH + dt.timedelta(milliseconds=self._last_ms)
 
     def _stamp_block(self, n: int) -> int:
-        """Reserve n consecutive ms stamps ending near now (bulk inserts); returns the first ms."""
+        """n consecutive ms stamps ending now, never later (a seed in chunks ran 80 s ahead)."""
         with self.lock:
-            start = max(int(time.time() * 1000) - n, self._last_ms + 1)
-            self._last_ms = start + n - 1
-        return start
+            self._last_ms = max(int(time.time() * 1000), self._last_ms)
+            return self._last_ms - n + 1
 
     # ------------------------------------------------------------------ indexes
     def _dup_rules(self, obj: str) -> list[tuple]:
